@@ -1,0 +1,52 @@
+"""Shared fixtures.
+
+Rules for every test here: loopback only and port 0; anything that waits uses trio's clock
+(`autojump_clock` makes an hour of simulated time take seconds); no test reaches the internet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import httpx
+import pytest
+import trio
+
+from volspike_oi.sim import BinanceSim, Scenario, SimSettings, SimTransport, serve_sim
+
+START_MS = 1_791_360_000_000
+"""A fixed simulated epoch (2026-10-07 08:00:00 UTC), on a minute boundary."""
+
+REFERENCE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "binance"
+
+
+@pytest.fixture
+def make_sim() -> Callable[..., BinanceSim]:
+    """Build a BinanceSim (inside trio) with test defaults; keyword args override settings."""
+
+    def make(scenario: Scenario = Scenario(), **overrides: Any) -> BinanceSim:
+        settings = attrs.evolve(SimSettings(start_ms=START_MS, symbols=60), **overrides)
+        return BinanceSim(settings, scenario)
+
+    return make
+
+
+@pytest.fixture
+async def sim_client(make_sim: Callable[..., BinanceSim]) -> AsyncIterator[tuple[BinanceSim, httpx.AsyncClient]]:
+    """A simulator reached through the in-process transport (no sockets)."""
+    sim = make_sim()
+    async with httpx.AsyncClient(transport=SimTransport(sim), base_url="http://sim") as client:
+        yield sim, client
+
+
+@pytest.fixture
+async def sim_server(
+    nursery: trio.Nursery, make_sim: Callable[..., BinanceSim]
+) -> AsyncIterator[tuple[BinanceSim, str]]:
+    """A simulator served by hypercorn on 127.0.0.1:<free port>; yields (sim, base URL)."""
+    sim = make_sim()
+    binds = await nursery.start(serve_sim, sim, "127.0.0.1", 0)
+    yield sim, binds[0]

@@ -1,0 +1,158 @@
+"""Scripted market events for the simulator, read from a JSON scenario file.
+
+A scenario is `{"events": [{"type": ..., "at_s": ... or "at_min": ..., ...}, ...]}`. Each event
+type is a frozen attrs class; the file is decoded strictly (unknown keys and wrong types are
+errors that name the event index and field) so a typo never silently does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
+
+from volspike_oi.sim.faults import Faults
+
+
+class ScenarioError(ValueError):
+    """The scenario file cannot be used; the message names the event and the field."""
+
+
+@attrs.frozen
+class OiChange:
+    """Open interest of `symbol` moves by `pct` percent, at once or spread over `over_s`."""
+
+    at_s: float
+    symbol: str
+    pct: float
+    over_s: float = 0.0
+
+
+@attrs.frozen
+class QuoteVolumeChange:
+    """24h quote volume of `symbol` becomes `usdt` (and stays near it) from `at_s`."""
+
+    at_s: float
+    symbol: str
+    usdt: float
+
+
+@attrs.frozen
+class Listing:
+    """A new USDT perpetual starts trading at `at_s`."""
+
+    at_s: float
+    symbol: str
+    quote_volume_usdt: float
+    mark_price: float
+
+
+@attrs.frozen
+class Delisting:
+    """`symbol` stops trading (status SETTLING); with `remove` it vanishes from exchangeInfo."""
+
+    at_s: float
+    symbol: str
+    remove: bool = False
+
+
+@attrs.frozen
+class SetFaults:
+    """From `at_s` the simulator's fault injection is `faults` (fields of `Faults`)."""
+
+    at_s: float
+    faults: Faults
+
+
+Event = OiChange | QuoteVolumeChange | Listing | Delisting | SetFaults
+
+EVENT_TYPES: dict[str, type[Any]] = {
+    "oi_change": OiChange,
+    "quote_volume": QuoteVolumeChange,
+    "listing": Listing,
+    "delisting": Delisting,
+    "faults": SetFaults,
+}
+
+
+@attrs.frozen
+class Scenario:
+    events: tuple[Event, ...] = ()
+
+
+def _strict_float(v: object, _: type) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ValueError(f"expected a number, got {type(v).__name__}")
+    return float(v)
+
+
+def _strict_int(v: object, _: type) -> int:
+    if type(v) is not int:
+        raise ValueError(f"expected an integer, got {type(v).__name__}")
+    return v
+
+
+def _strict_str(v: object, _: type) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"expected a string, got {type(v).__name__}")
+    return v
+
+
+def _strict_bool(v: object, _: type) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"expected true or false, got {type(v).__name__}")
+    return v
+
+
+_CONVERTER = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+for _t, _hook in ((float, _strict_float), (int, _strict_int), (str, _strict_str), (bool, _strict_bool)):
+    _CONVERTER.register_structure_hook(_t, _hook)
+
+
+def parse_scenario(doc: object) -> Scenario:
+    """Decode a scenario document (already parsed JSON)."""
+    if not isinstance(doc, dict) or set(doc) != {"events"} or not isinstance(doc["events"], list):
+        raise ScenarioError('a scenario is an object with one key, "events", holding a list')
+    events: list[Event] = []
+    for i, raw in enumerate(doc["events"]):
+        where = f"events[{i}]"
+        if not isinstance(raw, dict):
+            raise ScenarioError(f"{where}: expected an object")
+        item = dict(raw)
+        kind = item.pop("type", None)
+        cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+        if cls is None:
+            raise ScenarioError(f"{where}.type: expected one of {', '.join(EVENT_TYPES)}, got {kind!r}")
+        if "at_min" in item:
+            if "at_s" in item:
+                raise ScenarioError(f"{where}: give at_s or at_min, not both")
+            minutes = item.pop("at_min")
+            if isinstance(minutes, bool) or not isinstance(minutes, int | float):
+                raise ScenarioError(f"{where}.at_min: expected a number")
+            item["at_s"] = float(minutes) * 60
+        try:
+            event = _CONVERTER.structure(item, cls)
+        except cattrs.BaseValidationError as exc:
+            detail = "; ".join(cattrs.transform_error(exc, path=where))
+            raise ScenarioError(detail) from None
+        if event.at_s < 0:
+            raise ScenarioError(f"{where}.at_s: must be ≥ 0")
+        events.append(event)
+    events.sort(key=lambda e: e.at_s)
+    return Scenario(tuple(events))
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScenarioError(f"cannot read scenario {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise ScenarioError(f"scenario {path} is not JSON: {exc}") from None
+    return parse_scenario(doc)
+
+
+BUILTIN_DIR = Path(__file__).parent / "scenarios"
