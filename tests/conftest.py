@@ -16,6 +16,7 @@ import pytest
 import trio
 
 from volspike_oi.sim import BinanceSim, Scenario, SimSettings, SimTransport, serve_sim
+from volspike_oi.sim.scenario import NO_EVENTS
 
 START_MS = 1_791_360_000_000
 """A fixed simulated epoch (2026-10-07 08:00:00 UTC), on a minute boundary."""
@@ -27,7 +28,7 @@ REFERENCE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "referen
 def make_sim() -> Callable[..., BinanceSim]:
     """Build a BinanceSim (inside trio) with test defaults; keyword args override settings."""
 
-    def make(scenario: Scenario = Scenario(), **overrides: Any) -> BinanceSim:
+    def make(scenario: Scenario = NO_EVENTS, **overrides: Any) -> BinanceSim:
         settings = attrs.evolve(SimSettings(start_ms=START_MS, symbols=60), **overrides)
         return BinanceSim(settings, scenario)
 
@@ -35,7 +36,9 @@ def make_sim() -> Callable[..., BinanceSim]:
 
 
 @pytest.fixture
-async def sim_client(make_sim: Callable[..., BinanceSim]) -> AsyncIterator[tuple[BinanceSim, httpx.AsyncClient]]:
+async def sim_client(
+    make_sim: Callable[..., BinanceSim],
+) -> AsyncIterator[tuple[BinanceSim, httpx.AsyncClient]]:
     """A simulator reached through the in-process transport (no sockets)."""
     sim = make_sim()
     async with httpx.AsyncClient(transport=SimTransport(sim), base_url="http://sim") as client:
@@ -45,8 +48,11 @@ async def sim_client(make_sim: Callable[..., BinanceSim]) -> AsyncIterator[tuple
 @pytest.fixture
 async def sim_server(
     nursery: trio.Nursery, make_sim: Callable[..., BinanceSim]
-) -> AsyncIterator[tuple[BinanceSim, str]]:
-    """A simulator served by hypercorn on 127.0.0.1:<free port>; yields (sim, base URL)."""
+) -> tuple[BinanceSim, str]:
+    """A simulator served by hypercorn on 127.0.0.1:<free port>: (sim, base URL).
+
+    The server lives in the test's nursery, which pytest-trio cancels when the test ends.
+    """
     sim = make_sim()
     binds = await nursery.start(serve_sim, sim, "127.0.0.1", 0)
-    yield sim, binds[0]
+    return sim, binds[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -61,24 +62,40 @@ def _configure_logging() -> None:
     )
 
 
+async def _cancel_on_signal(scope: trio.CancelScope) -> None:
+    """SIGINT/SIGTERM end the program cleanly (systemd stops units with SIGTERM)."""
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            log.info("received %s; shutting down", signal.Signals(signum).name)
+            scope.cancel()
+            return
+
+
 async def _run_sim(settings: SimSettings) -> None:
     from volspike_oi.sim import BinanceSim, Scenario, serve_sim
 
     scenario = load_scenario(settings.scenario) if settings.scenario else Scenario()
     sim = BinanceSim(settings, scenario)
     async with trio.open_nursery() as nursery:
+        nursery.start_soon(_cancel_on_signal, nursery.cancel_scope)
         binds = await nursery.start(serve_sim, sim, settings.host, settings.port)
         usdt_perps = sum(
             1
             for s in sim.market.symbols.values()
-            if s.spec.contract_type == "PERPETUAL" and s.spec.quote_asset == "USDT"
+            if s.spec.contract_type == "PERPETUAL"
+            and s.spec.quote_asset == "USDT"
             and s.spec.status == "TRADING"
         )
         log.info(
             "Binance simulator on %s (%d contracts, %d trading USDT perps, seed %d, "
             "weight limit %d/min, %d scripted events); stats at %s/_sim/stats",
-            binds[0], len(sim.market.symbols), usdt_perps, settings.seed,
-            settings.weight_limit, len(scenario.events), binds[0],
+            binds[0],
+            len(sim.market.symbols),
+            usdt_perps,
+            settings.seed,
+            settings.weight_limit,
+            len(scenario.events),
+            binds[0],
         )
 
 

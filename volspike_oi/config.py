@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import typing
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -118,10 +119,9 @@ def _str_from_str(v: object, _: type) -> str:
     return v
 
 
-def _optional_str(v: object, _: Any) -> str | None:
-    if v is None or (isinstance(v, str) and v.strip() == ""):
-        return None
-    return _str_from_str(v, str)
+def _is_optional(t: Any) -> bool:
+    args = typing.get_args(t)
+    return len(args) == 2 and type(None) in args
 
 
 def _converter() -> cattrs.Converter:
@@ -130,7 +130,15 @@ def _converter() -> cattrs.Converter:
     conv.register_structure_hook(float, _float_from_str)
     conv.register_structure_hook(bool, _bool_from_str)
     conv.register_structure_hook(str, _str_from_str)
-    conv.register_structure_hook(str | None, _optional_str)
+
+    def optional(v: object, t: Any) -> Any:
+        # An empty value in an env file means "not set", as `VAR=` does in systemd and shells.
+        if v is None or (isinstance(v, str) and v.strip() == ""):
+            return None
+        inner = next(a for a in typing.get_args(t) if a is not type(None))
+        return conv.structure(v, inner)
+
+    conv.register_structure_hook_func(_is_optional, optional)
     return conv
 
 
@@ -310,7 +318,11 @@ class Settings:
         "LOG_LEVEL",
         "INFO",
         "Log level: DEBUG, INFO, WARNING or ERROR.",
-        check=lambda v: None if v in {"DEBUG", "INFO", "WARNING", "ERROR"} else "one of DEBUG, INFO, WARNING, ERROR",
+        check=lambda v: (
+            None
+            if v in {"DEBUG", "INFO", "WARNING", "ERROR"}
+            else "one of DEBUG, INFO, WARNING, ERROR"
+        ),
     )
 
     def cross_check(self) -> str | None:

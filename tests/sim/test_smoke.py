@@ -5,7 +5,7 @@ from tests.conftest import START_MS
 
 
 async def test_real_server_answers_under_mock_clock(sim_server, autojump_clock):
-    sim, url = sim_server
+    _sim, url = sim_server
     async with httpx.AsyncClient(base_url=url) as client:
         first = await client.get("/fapi/v1/openInterest", params={"symbol": "BTCUSDT"})
         await trio.sleep(3600)

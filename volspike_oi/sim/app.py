@@ -17,7 +17,12 @@ from quart import Response, request, websocket
 from quart_trio import QuartTrio
 
 from volspike_oi.sim.exchange import BinanceSim
-from volspike_oi.sim.streams import CONNECTION_LIFETIME_MS, MarkPriceFeed, StreamSession, parse_stream
+from volspike_oi.sim.streams import (
+    CONNECTION_LIFETIME_MS,
+    MarkPriceFeed,
+    StreamSession,
+    parse_stream,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +38,8 @@ def create_app(sim: BinanceSim) -> Any:
     @app.route("/", defaults={"path": ""}, methods=["GET", "HEAD", "POST", "PUT", "DELETE"])
     @app.route("/<path:path>", methods=["GET", "HEAD", "POST", "PUT", "DELETE"])
     async def rest(path: str) -> Response:
-        body = await request.get_data() if request.method == "POST" else b""
+        raw = await request.get_data() if request.method == "POST" else b""
+        body = raw.encode() if isinstance(raw, str) else raw
         query = {k: request.args.get(k, "") for k in request.args}
         answer = sim.handle(
             request.method, "/" + path, query, request.remote_addr or "127.0.0.1", body
@@ -42,12 +48,14 @@ def create_app(sim: BinanceSim) -> Any:
             await trio.sleep_forever()
         if answer.delay_s:
             await trio.sleep(answer.delay_s)
-        return Response(answer.body, status=answer.status, headers=list(answer.headers))
+        return Response(answer.body, status=answer.status, headers=dict(answer.headers))
 
     async def stream_connection(initial: list[str], *, routed: bool, combined: bool) -> None:
         await websocket.accept()
         sim.stats.ws_connections_opened += 1
-        session = StreamSession(routed=routed, combined=combined, streams=list(dict.fromkeys(initial)))
+        session = StreamSession(
+            routed=routed, combined=combined, streams=list(dict.fromkeys(initial))
+        )
         await _run_session(sim, feed, session)
 
     @app.websocket("/market/ws/<path:streams>")

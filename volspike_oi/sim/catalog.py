@@ -69,8 +69,36 @@ _HEADS: list[tuple[str, float, float | None]] = [
 ]
 
 _SYLLABLES = [
-    "ka", "zo", "ra", "mi", "tu", "ne", "lo", "vi", "xa", "qu", "bo", "re", "sy", "da", "fe",
-    "gi", "ho", "ju", "ly", "mo", "nu", "pe", "ri", "so", "te", "wa", "ze", "ca", "di", "fo",
+    "ka",
+    "zo",
+    "ra",
+    "mi",
+    "tu",
+    "ne",
+    "lo",
+    "vi",
+    "xa",
+    "qu",
+    "bo",
+    "re",
+    "sy",
+    "da",
+    "fe",
+    "gi",
+    "ho",
+    "ju",
+    "ly",
+    "mo",
+    "nu",
+    "pe",
+    "ri",
+    "so",
+    "te",
+    "wa",
+    "ze",
+    "ca",
+    "di",
+    "fo",
 ]
 
 
@@ -203,8 +231,14 @@ def build_catalog(n_usdt_perps: int, seed: int, start_ms: int) -> list[SymbolSpe
             price = math.exp(rng.uniform(math.log(0.0005), math.log(300.0)))
             volume = volumes[i]
         specs.append(
-            make_spec(f"{base}USDT", base=base, mark_price=price, quote_volume_24h=volume,
-                      onboard_ms=onboard + i * 3_600_000, rng=rng)
+            make_spec(
+                f"{base}USDT",
+                base=base,
+                mark_price=price,
+                quote_volume_24h=volume,
+                onboard_ms=onboard + i * 3_600_000,
+                rng=rng,
+            )
         )
 
     btc = next((s.mark_price for s in specs if s.symbol == "BTCUSDT"), 83084.3)
@@ -212,28 +246,83 @@ def build_catalog(n_usdt_perps: int, seed: int, start_ms: int) -> list[SymbolSpe
     q1, q2 = _quarter_expiries(start_ms)
     for expiry, kind in ((q1, "CURRENT_QUARTER"), (q2, "NEXT_QUARTER")):
         for base, price in (("BTC", btc), ("ETH", eth)):
-            delivery = int(dt.datetime.strptime(expiry, "%y%m%d").replace(
-                hour=8, tzinfo=dt.UTC).timestamp() * 1000)
-            specs.append(make_spec(f"{base}USDT_{expiry}", base=base, mark_price=price * 1.004,
-                                   quote_volume_24h=2.5e8, onboard_ms=onboard, rng=rng,
-                                   contract_type=kind, delivery_ms=delivery))
+            delivery = int(
+                dt.datetime.strptime(expiry, "%y%m%d").replace(hour=8, tzinfo=dt.UTC).timestamp()
+                * 1000
+            )
+            specs.append(
+                make_spec(
+                    f"{base}USDT_{expiry}",
+                    base=base,
+                    mark_price=price * 1.004,
+                    quote_volume_24h=2.5e8,
+                    onboard_ms=onboard,
+                    rng=rng,
+                    contract_type=kind,
+                    delivery_ms=delivery,
+                )
+            )
     for base, price in (("BTC", btc), ("ETH", eth), ("SOL", 142.2)):
-        specs.append(make_spec(f"{base}USDC", base=base, mark_price=price,
-                               quote_volume_24h=3.0e8, onboard_ms=onboard, rng=rng, quote="USDC"))
+        specs.append(
+            make_spec(
+                f"{base}USDC",
+                base=base,
+                mark_price=price,
+                quote_volume_24h=3.0e8,
+                onboard_ms=onboard,
+                rng=rng,
+                quote="USDC",
+            )
+        )
     for base, price, volume in (("XAU", 4103.9, 2.2e9), ("XAG", 59.63, 3.1e8)):
-        specs.append(make_spec(f"{base}USDT", base=base, mark_price=price,
-                               quote_volume_24h=volume, onboard_ms=start_ms - 30 * 86_400_000,
-                               rng=rng, contract_type="TRADIFI_PERPETUAL",
-                               underlying_type="COMMODITY"))
+        specs.append(
+            make_spec(
+                f"{base}USDT",
+                base=base,
+                mark_price=price,
+                quote_volume_24h=volume,
+                onboard_ms=start_ms - 30 * 86_400_000,
+                rng=rng,
+                contract_type="TRADIFI_PERPETUAL",
+                underlying_type="COMMODITY",
+            )
+        )
     for base, price in (("OMG", 0.1871), ("WAVESOLD", 0.8123)):
-        specs.append(make_spec(f"{base}USDT", base=base, mark_price=price,
-                               quote_volume_24h=9.0e6, onboard_ms=onboard, rng=rng,
-                               status="SETTLING", delivery_ms=start_ms - 86_400_000))
-    specs.append(make_spec("NEXTGENUSDT", base="NEXTGEN", mark_price=0.05,
-                           quote_volume_24h=0.0, onboard_ms=start_ms + 7 * 86_400_000, rng=rng,
-                           contract_type="", status="PENDING_TRADING"))
+        specs.append(
+            make_spec(
+                f"{base}USDT",
+                base=base,
+                mark_price=price,
+                quote_volume_24h=9.0e6,
+                onboard_ms=onboard,
+                rng=rng,
+                status="SETTLING",
+                delivery_ms=start_ms - 86_400_000,
+            )
+        )
+    specs.append(
+        make_spec(
+            "NEXTGENUSDT",
+            base="NEXTGEN",
+            mark_price=0.05,
+            quote_volume_24h=0.0,
+            onboard_ms=start_ms + 7 * 86_400_000,
+            rng=rng,
+            contract_type="",
+            status="PENDING_TRADING",
+        )
+    )
     for base, price in (("BTC", btc), ("ETH", eth)):
-        specs.append(make_spec(f"{base}USD_PERP", base=base, mark_price=price,
-                               quote_volume_24h=1.0e9, onboard_ms=onboard, rng=rng, quote="USD",
-                               coin_margined=True))
+        specs.append(
+            make_spec(
+                f"{base}USD_PERP",
+                base=base,
+                mark_price=price,
+                quote_volume_24h=1.0e9,
+                onboard_ms=onboard,
+                rng=rng,
+                quote="USD",
+                coin_margined=True,
+            )
+        )
     return specs

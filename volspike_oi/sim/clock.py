@@ -29,7 +29,9 @@ class SimClock:
 
     def now_ms(self) -> int:
         # The epsilon keeps 59.99999999 s of float drift from landing in the previous minute.
-        return self.start_epoch_ms + math.floor((trio.current_time() - self.start_trio) * 1000 + 1e-6)
+        return self.start_epoch_ms + math.floor(
+            (trio.current_time() - self.start_trio) * 1000 + 1e-6
+        )
 
     def trio_time_at(self, epoch_ms: int) -> float:
         return self.start_trio + (epoch_ms - self.start_epoch_ms) / 1000

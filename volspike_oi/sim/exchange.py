@@ -21,15 +21,22 @@ from volspike_oi.sim.clock import SimClock
 from volspike_oi.sim.faults import FIVE_XX, Faults, decide
 from volspike_oi.sim.limits import Admission, IpWeightLimiter, WindowCounter
 from volspike_oi.sim.market import HIST_PERIOD_MS, Market, SymbolState
-from volspike_oi.sim.scenario import Scenario
+from volspike_oi.sim.scenario import NO_EVENTS, Scenario
 from volspike_oi.sim.settings import SimSettings
 from volspike_oi.sim.stats import SimStats
 
 HIST_LIMIT_PER_5MIN = 1000
 HIST_MAX_AGE_MS = 30 * 86_400_000
 HIST_PERIODS_MS = {
-    "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000, "2h": 7_200_000,
-    "4h": 14_400_000, "6h": 21_600_000, "12h": 43_200_000, "1d": 86_400_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
 }
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 JSON_HEADERS = (("Content-Type", "application/json"),)
@@ -80,7 +87,7 @@ class _Route:
 class BinanceSim:
     """One simulated exchange. Create it inside `trio.run` (it reads trio's clock)."""
 
-    def __init__(self, settings: SimSettings, scenario: Scenario = Scenario()) -> None:
+    def __init__(self, settings: SimSettings, scenario: Scenario = NO_EVENTS) -> None:
         import time
 
         self.settings = settings
@@ -177,7 +184,9 @@ class BinanceSim:
         if fate.status is not None:
             _, code, msg = next(e for e in FIVE_XX if e[0] == fate.status)
             self.stats.record(now, path, fate.status, 0, self.limiter.used(client_ip, now))
-            return SimResponse(fate.status, _dumps({"code": code, "msg": msg}), JSON_HEADERS, delay_s)
+            return SimResponse(
+                fate.status, _dumps({"code": code, "msg": msg}), JSON_HEADERS, delay_s
+            )
 
         weight = route.weight(query)
         admission = self.limiter.admit(client_ip, weight, now)
@@ -353,7 +362,9 @@ class BinanceSim:
         doc = _json_object(body)
         if path == "/_sim/faults":
             try:
-                self.set_faults(cattrs.structure({**cattrs.unstructure(self.faults), **doc}, Faults))
+                self.set_faults(
+                    cattrs.structure({**cattrs.unstructure(self.faults), **doc}, Faults)
+                )
             except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
                 raise BinanceError(400, -1130, f"invalid faults: {exc}") from None
             return cattrs.unstructure(self.faults)
@@ -376,7 +387,11 @@ def _int_param(query: Mapping[str, str], name: str, default: int | None) -> Any:
     try:
         return int(raw)
     except ValueError:
-        raise BinanceError(400, -1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.") from None
+        raise BinanceError(
+            400,
+            -1100,
+            f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.",
+        ) from None
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

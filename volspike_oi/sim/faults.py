@@ -7,6 +7,7 @@ seed and the same request order fails the same requests.
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import attrs
 
@@ -16,7 +17,7 @@ def _fraction(_: object, attribute: attrs.Attribute[float], value: float) -> Non
         raise ValueError(f"{attribute.name} must be a fraction from 0 to 1, got {value}")
 
 
-def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+def _non_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if value < 0:
         raise ValueError(f"{attribute.name} must be ≥ 0, got {value}")
 

@@ -87,7 +87,9 @@ class IpWeightLimiter:
                 return self.ban(ip, duration, now_ms)
             until = max(state.window_ms + MINUTE_MS, self.forced_until_ms)
             return Admission(
-                429, state.used + background, retry_after_s=max(1, math.ceil((until - now_ms) / 1000))
+                429,
+                state.used + background,
+                retry_after_s=max(1, math.ceil((until - now_ms) / 1000)),
             )
         state.used += weight
         return Admission(200, state.used + background)
@@ -121,6 +123,8 @@ class WindowCounter:
             count = 0
         if count >= self.limit:
             self._counts[ip] = (window, count)
-            return Admission(429, 0, retry_after_s=max(1, math.ceil((window + self.window_ms - now_ms) / 1000)))
+            return Admission(
+                429, 0, retry_after_s=max(1, math.ceil((window + self.window_ms - now_ms) / 1000))
+            )
         self._counts[ip] = (window, count + 1)
         return Admission(200, 0)

@@ -19,6 +19,7 @@ from volspike_oi.sim.catalog import SymbolSpec, make_spec
 from volspike_oi.sim.clock import SimClock
 from volspike_oi.sim.faults import Faults
 from volspike_oi.sim.scenario import (
+    NO_EVENTS,
     Delisting,
     Listing,
     OiChange,
@@ -75,7 +76,7 @@ class Market:
         catalog: list[SymbolSpec],
         clock: SimClock,
         seed: int,
-        scenario: Scenario = Scenario(),
+        scenario: Scenario = NO_EVENTS,
         on_faults: Callable[[Faults], None] | None = None,
     ) -> None:
         self.clock = clock
@@ -122,7 +123,9 @@ class Market:
                 self._pending.append(event)
             elif isinstance(event, OiChange | QuoteVolumeChange | Delisting):
                 if event.symbol not in listed:
-                    raise ScenarioError(f"{type(event).__name__} names unknown symbol {event.symbol}")
+                    raise ScenarioError(
+                        f"{type(event).__name__} names unknown symbol {event.symbol}"
+                    )
                 if isinstance(event, Delisting):
                     self._pending.append(event)
                 else:
@@ -169,6 +172,9 @@ class Market:
             elif isinstance(event, Delisting):
                 state = self.symbols.get(event.symbol)
                 if state is not None:
+                    # Move it up to the delisting second first: it freezes there, not at
+                    # whenever someone last happened to look at it.
+                    self.advance(state, step)
                     state.spec.status = "SETTLING"
                     state.spec.delivery_ms = self.clock.start_epoch_ms + step * 1000
                     if event.remove:

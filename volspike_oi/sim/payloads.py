@@ -31,7 +31,12 @@ def next_funding_ms(now_ms: int) -> int:
 
 def rate_limits(weight_limit: int) -> list[dict[str, Any]]:
     return [
-        {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": weight_limit},
+        {
+            "rateLimitType": "REQUEST_WEIGHT",
+            "interval": "MINUTE",
+            "intervalNum": 1,
+            "limit": weight_limit,
+        },
         {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
         {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300},
     ]
@@ -39,22 +44,41 @@ def rate_limits(weight_limit: int) -> list[dict[str, Any]]:
 
 def _filters(spec: SymbolSpec) -> list[dict[str, Any]]:
     tick = fixed(10.0**-spec.price_precision, spec.price_precision)
-    step = fixed(10.0**-spec.quantity_precision, spec.quantity_precision) if spec.quantity_precision else "1"
+    step = (
+        fixed(10.0**-spec.quantity_precision, spec.quantity_precision)
+        if spec.quantity_precision
+        else "1"
+    )
     return [
-        {"maxPrice": fixed(spec.mark_price * 50, spec.price_precision), "tickSize": tick,
-         "filterType": "PRICE_FILTER", "minPrice": tick},
+        {
+            "maxPrice": fixed(spec.mark_price * 50, spec.price_precision),
+            "tickSize": tick,
+            "filterType": "PRICE_FILTER",
+            "minPrice": tick,
+        },
         {"stepSize": step, "minQty": step, "maxQty": "1000000", "filterType": "LOT_SIZE"},
         {"minQty": step, "maxQty": "100000", "filterType": "MARKET_LOT_SIZE", "stepSize": step},
         {"filterType": "MAX_NUM_ORDERS", "limit": 200},
         {"notional": "5", "filterType": "MIN_NOTIONAL"},
-        {"multiplierDown": "0.9500", "multiplierUp": "1.0500", "multiplierDecimal": "4",
-         "filterType": "PERCENT_PRICE"},
+        {
+            "multiplierDown": "0.9500",
+            "multiplierUp": "1.0500",
+            "multiplierDecimal": "4",
+            "filterType": "PERCENT_PRICE",
+        },
         {"filterType": "POSITION_RISK_CONTROL", "positionControlSide": "NONE"},
     ]
 
 
-_ORDER_TYPES = ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",
-                "TRAILING_STOP_MARKET"]
+_ORDER_TYPES = [
+    "LIMIT",
+    "MARKET",
+    "STOP",
+    "STOP_MARKET",
+    "TAKE_PROFIT",
+    "TAKE_PROFIT_MARKET",
+    "TRAILING_STOP_MARKET",
+]
 _TIME_IN_FORCE = ["GTC", "IOC", "FOK", "GTX", "GTD"]
 
 
@@ -160,7 +184,9 @@ def ticker_24hr(state: SymbolState, now_ms: int, open_price: float) -> dict[str,
     }
 
 
-def open_interest_hist_row(symbol: str, ms: int, oi: float, mark: float, supply: float) -> dict[str, Any]:
+def open_interest_hist_row(
+    symbol: str, ms: int, oi: float, mark: float, supply: float
+) -> dict[str, Any]:
     return {
         "symbol": symbol,
         "sumOpenInterest": fixed(oi, 8),

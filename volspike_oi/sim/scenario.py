@@ -8,6 +8,7 @@ errors that name the event index and field) so a typo never silently does nothin
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -83,9 +84,15 @@ class Scenario:
     events: tuple[Event, ...] = ()
 
 
+NO_EVENTS = Scenario()
+"""A quiet market: only the random walks move."""
+
+
 def _strict_float(v: object, _: type) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise ValueError(f"expected a number, got {type(v).__name__}")
+    if not math.isfinite(v):
+        raise ValueError(f"expected a finite number, got {v}")
     return float(v)
 
 
@@ -108,8 +115,49 @@ def _strict_bool(v: object, _: type) -> bool:
 
 
 _CONVERTER = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
-for _t, _hook in ((float, _strict_float), (int, _strict_int), (str, _strict_str), (bool, _strict_bool)):
+for _t, _hook in (
+    (float, _strict_float),
+    (int, _strict_int),
+    (str, _strict_str),
+    (bool, _strict_bool),
+):
     _CONVERTER.register_structure_hook(_t, _hook)
+
+
+def _format_error(exc: BaseException, type_: type | None) -> str:
+    # Our strict hooks and the attrs validators explain themselves; cattrs' default text
+    # ("invalid value for type, expected float") would hide what was wrong.
+    if type(exc) is ValueError:
+        return str(exc)
+    return cattrs.v.format_exception(exc, type_)
+
+
+def _describe(exc: cattrs.BaseValidationError, where: str) -> str:
+    """cattrs' "message @ path" lines as "path: message", like the other scenario errors."""
+    lines = cattrs.transform_error(exc, path=where, format_exception=_format_error)
+    return "; ".join(f"{path}: {msg}" for msg, _, path in (ln.rpartition(" @ ") for ln in lines))
+
+
+def _out_of_range(event: Event) -> str | None:
+    """The first field whose value makes no sense, as "field: reason"."""
+    if event.at_s < 0:
+        return "at_s: must be ≥ 0"
+    if isinstance(event, OiChange):
+        if event.pct <= -100:
+            return "pct: must be > -100 (open interest cannot drop to zero or below)"
+        if event.over_s < 0:
+            return "over_s: must be ≥ 0"
+    elif isinstance(event, QuoteVolumeChange):
+        if event.usdt < 0:
+            return "usdt: must be ≥ 0"
+    elif isinstance(event, Listing):
+        if event.symbol != event.symbol.upper() or not event.symbol.endswith("USDT"):
+            return f"symbol: a listing is an upper-case USDT perpetual, got {event.symbol!r}"
+        if event.quote_volume_usdt < 0:
+            return "quote_volume_usdt: must be ≥ 0"
+        if event.mark_price <= 0:
+            return "mark_price: must be > 0"
+    return None
 
 
 def parse_scenario(doc: object) -> Scenario:
@@ -125,21 +173,27 @@ def parse_scenario(doc: object) -> Scenario:
         kind = item.pop("type", None)
         cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
         if cls is None:
-            raise ScenarioError(f"{where}.type: expected one of {', '.join(EVENT_TYPES)}, got {kind!r}")
+            raise ScenarioError(
+                f"{where}.type: expected one of {', '.join(EVENT_TYPES)}, got {kind!r}"
+            )
         if "at_min" in item:
             if "at_s" in item:
                 raise ScenarioError(f"{where}: give at_s or at_min, not both")
             minutes = item.pop("at_min")
-            if isinstance(minutes, bool) or not isinstance(minutes, int | float):
-                raise ScenarioError(f"{where}.at_min: expected a number")
+            if (
+                isinstance(minutes, bool)
+                or not isinstance(minutes, int | float)
+                or not math.isfinite(minutes)
+            ):
+                raise ScenarioError(f"{where}.at_min: expected a finite number")
             item["at_s"] = float(minutes) * 60
         try:
             event = _CONVERTER.structure(item, cls)
         except cattrs.BaseValidationError as exc:
-            detail = "; ".join(cattrs.transform_error(exc, path=where))
-            raise ScenarioError(detail) from None
-        if event.at_s < 0:
-            raise ScenarioError(f"{where}.at_s: must be ≥ 0")
+            raise ScenarioError(_describe(exc, where)) from None
+        problem = _out_of_range(event)
+        if problem is not None:
+            raise ScenarioError(f"{where}.{problem}")
         events.append(event)
     events.sort(key=lambda e: e.at_s)
     return Scenario(tuple(events))

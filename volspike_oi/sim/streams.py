@@ -125,7 +125,9 @@ class StreamSession:
         if method in ("SUBSCRIBE", "UNSUBSCRIBE") and (
             not isinstance(params, list) or not all(isinstance(p, str) for p in params)
         ):
-            return json.dumps({"error": {"code": 2, "msg": "Invalid request: params"}, "id": req_id}), True
+            return json.dumps(
+                {"error": {"code": 2, "msg": "Invalid request: params"}, "id": req_id}
+            ), True
         if method == "SUBSCRIBE":
             for name in params:
                 if name not in self.streams:

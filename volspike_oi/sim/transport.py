@@ -28,7 +28,9 @@ class SimTransport(httpx.AsyncBaseTransport):
         if wait:
             if read_timeout is not None and wait > read_timeout:
                 await trio.sleep(read_timeout)
-                raise httpx.ReadTimeout("simulated exchange did not answer in time", request=request)
+                raise httpx.ReadTimeout(
+                    "simulated exchange did not answer in time", request=request
+                )
             await trio.sleep(wait)
         return httpx.Response(
             answer.status, headers=list(answer.headers), content=answer.body, request=request

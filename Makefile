@@ -1,0 +1,47 @@
+# volspike-oi — every target sets up what it needs (venv, dependencies) from python3 alone.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install test lint format pytest sim bench lock clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## test: lint, type-check and run the whole test suite (what CI runs)
+test: lint pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check volspike_oi tests
+	$(BIN)/ruff format --check volspike_oi tests
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix volspike_oi tests
+	$(BIN)/ruff format volspike_oi tests
+
+## sim: run the Binance simulator on localhost:9100 (600 perps, seed 1)
+sim: $(STAMP)
+	$(BIN)/volspike-oi sim --port 9100 --symbols 600 --seed 1
+
+## bench: performance figures, printed as a table (never asserted)
+bench: $(STAMP)
+	$(BIN)/python -m volspike_oi.bench
+
+## lock: re-pin every dependency after editing pyproject.toml
+lock: $(STAMP)
+	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url \
+		--no-emit-find-links -o requirements.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

@@ -1,0 +1,78 @@
+"""The `volspike-oi` command as a user runs it: a real process, real loopback HTTP."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import httpx
+import trio
+
+VOLSPIKE = [sys.executable, "-m", "volspike_oi"]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*VOLSPIKE, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_help_lists_the_sim_subcommand():
+    done = run_cli("--help")
+    assert done.returncode == 0
+    assert "sim" in done.stdout
+
+
+def test_a_bad_flag_value_exits_2_with_one_line_and_no_traceback():
+    done = run_cli("sim", "--port", "abc")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "volspike-oi: --port='abc': expected an integer"
+
+
+def test_a_bad_environment_value_names_the_variable():
+    done = run_cli("sim", env={"SIM_ERROR_RATE": "2"})
+    assert done.returncode == 2
+    assert done.stderr.strip() == "volspike-oi: SIM_ERROR_RATE='2': must be a number ≥ 0 and ≤ 1"
+
+
+def test_a_missing_scenario_file_is_one_line():
+    done = run_cli("sim", "--scenario", "/nonexistent/scenario.json")
+    assert done.returncode == 2
+    assert done.stderr.startswith("volspike-oi: cannot read scenario /nonexistent/scenario.json")
+    assert "Traceback" not in done.stderr
+
+
+async def test_sim_process_answers_open_interest_with_the_weight_header():
+    process = await trio.lowlevel.open_process(
+        [*VOLSPIKE, "sim", "--port", "0", "--symbols", "50", "--seed", "3"],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stderr is not None
+        seen = b""
+        with trio.fail_after(30):
+            while (match := re.search(rb"Binance simulator on (http://[\d.:]+)", seen)) is None:
+                chunk = await process.stderr.receive_some()
+                assert chunk, f"simulator exited early: {seen.decode()}"
+                seen += chunk
+        url = match.group(1).decode()
+        async with httpx.AsyncClient(base_url=url) as client:
+            response = await client.get("/fapi/v1/openInterest", params={"symbol": "BTCUSDT"})
+        assert response.status_code == 200
+        assert list(response.json()) == ["symbol", "openInterest", "time"]
+        assert response.headers["X-MBX-USED-WEIGHT-1M"] == "1"
+        process.send_signal(signal.SIGTERM)
+        with trio.fail_after(10):
+            assert await process.wait() == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

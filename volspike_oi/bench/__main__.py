@@ -1,0 +1,5 @@
+"""`python -m volspike_oi.bench` (make bench): every benchmark section in turn."""
+
+from volspike_oi.bench import sim
+
+sim.run()
