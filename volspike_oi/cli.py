@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import attrs
 import trio
 
-from volspike_oi.config import SettingsError, load
+from volspike_oi.config import Settings, SettingsError, load
 from volspike_oi.sim.scenario import ScenarioError, load_scenario
 from volspike_oi.sim.settings import SimSettings
 
@@ -50,6 +50,21 @@ def build_parser() -> argparse.ArgumentParser:
         "also be set by the SIM_* variable shown.",
     )
     _add_flags(sim, SimSettings)
+    serve = sub.add_parser(
+        "serve",
+        help="run the service against Binance (BINANCE_FAPI_URL, default real Binance)",
+        description="Run every actor against Binance. Every flag can also be set by the "
+        "variable shown (see ops/.env.example).",
+    )
+    _add_flags(serve, Settings)
+    demo = sub.add_parser(
+        "demo",
+        help="run the service against the built-in simulator (no network needed)",
+        description="Start the Binance simulator on loopback and the service against it, in "
+        "one process. Service and simulator flags are both accepted.",
+    )
+    _add_flags(demo, Settings)
+    _add_flags(demo, SimSettings)
     return parser
 
 
@@ -60,6 +75,8 @@ def _configure_logging() -> None:
         else "INFO",
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # One line per HTTP request would drown the status lines (35 polls a second).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 async def _cancel_on_signal(scope: trio.CancelScope) -> None:
@@ -99,6 +116,36 @@ async def _run_sim(settings: SimSettings) -> None:
         )
 
 
+async def _run_serve(settings: Settings) -> None:
+    from volspike_oi import service
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_cancel_on_signal, nursery.cancel_scope)
+        await nursery.start(service.run, settings)
+
+
+async def _run_demo(settings: Settings, sim_settings: SimSettings) -> None:
+    from volspike_oi import service
+    from volspike_oi.sim import BinanceSim, serve_sim
+    from volspike_oi.sim.scenario import BUILTIN_DIR
+
+    scenario = load_scenario(sim_settings.scenario or BUILTIN_DIR / "demo.json")
+    sim = BinanceSim(sim_settings, scenario)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_cancel_on_signal, nursery.cancel_scope)
+        binds = await nursery.start(serve_sim, sim, sim_settings.host, sim_settings.port)
+        base = binds[0]
+        log.info("demo: simulator on %s (stats at %s/_sim/stats)", base, base)
+        demo_settings = attrs.evolve(
+            settings,
+            binance_fapi_url=base,
+            binance_fstream_url=base.replace("http://", "ws://"),
+            binance_proxy_url=None,
+            binance_weight_limit=sim_settings.weight_limit,
+        )
+        await nursery.start(service.run, demo_settings)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _configure_logging()
@@ -108,6 +155,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if settings.scenario:
                 load_scenario(settings.scenario)  # fail fast, before binding a port
             trio.run(_run_sim, settings)
+        elif args.command == "serve":
+            trio.run(_run_serve, load(Settings, os.environ, _flags(args, Settings)))
+        elif args.command == "demo":
+            service_settings = load(Settings, os.environ, _flags(args, Settings))
+            demo_sim = load(SimSettings, os.environ, {"port": "0", **_flags(args, SimSettings)})
+            trio.run(_run_demo, service_settings, demo_sim)
     except (SettingsError, ScenarioError) as exc:
         print(f"volspike-oi: {exc}", file=sys.stderr)
         return 2

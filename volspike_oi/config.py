@@ -264,7 +264,7 @@ class Settings:
         "MAX_REQ_PER_MIN",
         2000,
         "Weight per minute reserved for openInterest polls (of Binance's 2400 per IP).",
-        check=int_between(1, 2400),
+        check=int_between(1, 1_000_000),
     )
     min_interval_sec: float = setting(
         "MIN_INTERVAL_SEC",
@@ -314,6 +314,103 @@ class Settings:
         "API key for ingest routes (X-API-Key); unset refuses all ingest. Never logged.",
         secret=True,
     )
+    binance_weight_limit: int = setting(
+        "BINANCE_WEIGHT_LIMIT",
+        2400,
+        "Binance REQUEST_WEIGHT per minute per IP (shared with every process on the IP).",
+        check=int_between(60, 1_000_000),
+    )
+    binance_safety_margin_pct: float = setting(
+        "BINANCE_SAFETY_MARGIN_PCT",
+        0.05,
+        "Share of the per-IP limit never planned for (0.05 = 5 %).",
+        check=number_between(0, 0.5),
+    )
+    exchange_info_refresh_sec: float = setting(
+        "EXCHANGE_INFO_REFRESH_SEC",
+        900.0,
+        "How often exchangeInfo (the list of perpetuals) is read.",
+        check=number_between(30, 86_400),
+    )
+    universe_refresh_sec: float = setting(
+        "UNIVERSE_REFRESH_SEC",
+        60.0,
+        "How often ticker/24hr (weight 40) reclassifies the liquid universe; at most 300.",
+        check=number_between(10, 300),
+    )
+    oi_include_tradfi: bool = setting(
+        "OI_INCLUDE_TRADFI",
+        False,
+        "Also track TRADIFI_PERPETUAL contracts (gold, silver …).",
+    )
+    oi_min_delta_usd: float = setting(
+        "OI_MIN_DELTA_USD",
+        0.0,
+        "An alert also needs |now − baseline| × mark price of at least this many USD (0 = off).",
+        check=number_between(0, 1e15),
+    )
+    oi_baseline_from_min: float = setting(
+        "OI_BASELINE_FROM_MIN",
+        60.0,
+        "Baseline window starts this many minutes before the newest sample.",
+        check=number_between(1, 24 * 60),
+    )
+    oi_baseline_to_min: float = setting(
+        "OI_BASELINE_TO_MIN",
+        30.0,
+        "Baseline window ends this many minutes before the newest sample; < from.",
+        check=number_between(0, 24 * 60),
+    )
+    oi_alert_cooldown_sec: float = setting(
+        "OI_ALERT_COOLDOWN_SEC",
+        900.0,
+        "Quiet time per (symbol, direction) after an alert.",
+        check=number_between(0, 86_400),
+    )
+    oi_history_hours: float = setting(
+        "OI_HISTORY_HOURS",
+        3.0,
+        "Hours of native-resolution OI history kept in memory per symbol (≥ 1).",
+        check=number_between(1, 48),
+    )
+    mark_price_stream: str = setting(
+        "MARK_PRICE_STREAM",
+        "!markPrice@arr@1s",
+        "All-market mark price stream: !markPrice@arr@1s (1 s) or !markPrice@arr (3 s).",
+        check=lambda v: (
+            None
+            if v in {"!markPrice@arr@1s", "!markPrice@arr"}
+            else "!markPrice@arr@1s or !markPrice@arr"
+        ),
+    )
+    mark_price_max_age_sec: float = setting(
+        "MARK_PRICE_MAX_AGE_SEC",
+        60.0,
+        "A mark price older than this is not used for USD values (reported as unknown).",
+        check=number_between(1, 3600),
+    )
+    oi_realtime_enabled: bool = setting(
+        "OI_REALTIME_ENABLED", True, "Feature flag: the OI poller (realtime and 5-minute coverage)."
+    )
+    oi_alerts_enabled: bool = setting(
+        "OI_ALERTS_ENABLED", True, "Feature flag: OI spike/dump alerts."
+    )
+    oi_liquidity_job_enabled: bool = setting(
+        "OI_LIQUIDITY_JOB_ENABLED",
+        True,
+        "Feature flag: the 24h-ticker classifier; off = every perp on 5-minute coverage only.",
+    )
+    mark_price_stream_enabled: bool = setting(
+        "MARK_PRICE_STREAM_ENABLED",
+        True,
+        "Feature flag: the mark price WebSocket; off = premiumIndex (all) every 15 s only.",
+    )
+    status_log_sec: float = setting(
+        "STATUS_LOG_SEC",
+        60.0,
+        "Seconds between two status log lines.",
+        check=number_between(1, 3600),
+    )
     log_level: str = setting(
         "LOG_LEVEL",
         "INFO",
@@ -330,6 +427,16 @@ class Settings:
             return (
                 f"OI_LIQUID_EXIT_QUOTE_24H={self.oi_liquid_exit_quote_24h:g} must be ≤ "
                 f"OI_LIQUID_ENTER_QUOTE_24H={self.oi_liquid_enter_quote_24h:g} (hysteresis)"
+            )
+        if self.oi_baseline_to_min >= self.oi_baseline_from_min:
+            return (
+                f"OI_BASELINE_TO_MIN={self.oi_baseline_to_min:g} must be < "
+                f"OI_BASELINE_FROM_MIN={self.oi_baseline_from_min:g}"
+            )
+        if self.max_req_per_min > self.binance_weight_limit:
+            return (
+                f"MAX_REQ_PER_MIN={self.max_req_per_min} must be ≤ "
+                f"BINANCE_WEIGHT_LIMIT={self.binance_weight_limit}"
             )
         if self.min_interval_sec > self.max_interval_sec:
             return (

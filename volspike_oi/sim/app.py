@@ -51,6 +51,10 @@ def create_app(sim: BinanceSim) -> Any:
         return Response(answer.body, status=answer.status, headers=dict(answer.headers))
 
     async def stream_connection(initial: list[str], *, routed: bool, combined: bool) -> None:
+        if sim.faults.ws_down:
+            # Refuse the handshake, as a host that is down for maintenance would.
+            await websocket.close(1013, "stream service unavailable")
+            return
         await websocket.accept()
         sim.stats.ws_connections_opened += 1
         session = StreamSession(
@@ -120,7 +124,8 @@ async def _run_session(sim: BinanceSim, feed: MarkPriceFeed, session: StreamSess
             # Each tick waits on trio's clock: one checkpoint per frame batch, never a busy loop.
             tick_ms = (clock.now_ms() // 1000 + 1) * 1000
             await trio.sleep_until(clock.trio_time_at(tick_ms))
-            if sim.ws_drop_generation != generation or drop_period(tick_ms) != opened_period:
+            dropped = sim.ws_drop_generation != generation or sim.faults.ws_down
+            if dropped or drop_period(tick_ms) != opened_period:
                 await websocket.close(1001, "simulated connection drop")
                 break
             if tick_ms - opened_ms >= CONNECTION_LIFETIME_MS:

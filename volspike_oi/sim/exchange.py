@@ -21,7 +21,8 @@ from volspike_oi.sim.clock import SimClock
 from volspike_oi.sim.faults import FIVE_XX, Faults, decide
 from volspike_oi.sim.limits import Admission, IpWeightLimiter, WindowCounter
 from volspike_oi.sim.market import HIST_PERIOD_MS, Market, SymbolState
-from volspike_oi.sim.scenario import NO_EVENTS, Scenario
+from volspike_oi.sim.scenario import _CONVERTER as _STRICT
+from volspike_oi.sim.scenario import NO_EVENTS, Scenario, _describe
 from volspike_oi.sim.settings import SimSettings
 from volspike_oi.sim.stats import SimStats
 
@@ -362,10 +363,14 @@ class BinanceSim:
         doc = _json_object(body)
         if path == "/_sim/faults":
             try:
+                # Decoded as strictly as a scenario's faults: unknown keys and wrong types are
+                # refused, and the message names the field.
                 self.set_faults(
-                    cattrs.structure({**cattrs.unstructure(self.faults), **doc}, Faults)
+                    _STRICT.structure({**cattrs.unstructure(self.faults), **doc}, Faults)
                 )
-            except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+            except cattrs.BaseValidationError as exc:
+                raise BinanceError(400, -1130, f"invalid {_describe(exc, 'faults')}") from None
+            except (ValueError, TypeError) as exc:
                 raise BinanceError(400, -1130, f"invalid faults: {exc}") from None
             return cattrs.unstructure(self.faults)
         if path in ("/_sim/ban", "/_sim/throttle"):

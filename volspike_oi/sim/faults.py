@@ -38,6 +38,8 @@ class Faults:
     """Drop every WebSocket connection this often (0 = never)."""
     background_weight_per_min: int = attrs.field(default=0, validator=_non_negative)
     """Weight per minute spent by "another process on the same IP", spread evenly."""
+    ws_down: bool = False
+    """The stream host is down: open connections drop and new ones are refused."""
 
 
 @attrs.frozen

@@ -5,12 +5,15 @@ Tests and benchmarks judge a client by these numbers (served unweighted at `/_si
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 import attrs
 
 from volspike_oi.sim.limits import MINUTE_MS
+
+REQUEST_LOG_SIZE = 300_000
+"""Enough for more than two hours at the full 2400 requests a minute."""
 
 
 @attrs.define
@@ -32,8 +35,11 @@ class SimStats:
     """Epoch ms of every served (200) openInterest request, per symbol."""
     ws_connections_opened: int = 0
     ws_frames_sent: int = 0
+    request_log: deque[tuple[int, str, int]] = attrs.Factory(lambda: deque(maxlen=REQUEST_LOG_SIZE))
+    """(epoch ms, endpoint, status) of recent REST requests: proves what a client sent when."""
 
     def record(self, now_ms: int, endpoint: str, status: int, weight: int, used: int) -> None:
+        self.request_log.append((now_ms, endpoint, status))
         minute = self.minutes.setdefault(now_ms - now_ms % MINUTE_MS, MinuteStats())
         minute.requests += 1
         minute.by_status[status] += 1

@@ -1,0 +1,103 @@
+"""The service under a hostile exchange: shared IP weight, 429, 418, a dead mark price stream.
+
+Each test runs the whole service against the in-process simulator for a few simulated minutes
+under `autojump_clock` (see tests/service_harness.py).
+"""
+
+from __future__ import annotations
+
+import attrs
+import trio
+
+from tests.conftest import START_MS
+from tests.service_harness import start_stack
+from volspike_oi import metrics as m
+
+MINUTE_MS = 60_000
+
+
+def requests_between(
+    log: list[tuple[int, str, int]], after_ms: int, before_ms: int
+) -> list[tuple[int, str, int]]:
+    return [r for r in log if after_ms < r[0] < before_ms]
+
+
+async def test_background_weight_on_the_ip_lowers_the_oi_rate_and_avoids_429(
+    nursery, autojump_clock
+):
+    stack = await start_stack(nursery, sim={"background_weight": 1000})
+    await trio.sleep(10 * 60)
+    sim = stack.sim
+    assert sim.stats.by_status.get(429, 0) == 0
+    assert sim.stats.by_status.get(418, 0) == 0
+    for minute in sim.stats.minutes.values():
+        assert minute.max_used <= sim.settings.weight_limit
+    oi_by_minute: dict[int, int] = {}
+    for times in sim.stats.oi_request_ms.values():
+        for ms in times:
+            oi_by_minute[ms // MINUTE_MS] = oi_by_minute.get(ms // MINUTE_MS, 0) + 1
+    first = START_MS // MINUTE_MS
+    steady = [oi_by_minute.get(k, 0) for k in range(first + 2, first + 10)]
+    # 2400 limit − 5 % margin − the other lane's 280 − 1000 foreign: about 1000 OI polls a minute.
+    assert all(900 <= n <= 1100 for n in steady), steady
+    plan = stack.service.poller.plan
+    assert plan is not None
+    assert not plan.fits
+
+
+async def test_after_a_429_no_request_is_sent_before_retry_after(nursery, autojump_clock):
+    stack = await start_stack(nursery)
+    await trio.sleep(150)
+    stack.sim.throttle_all(30)
+    await trio.sleep(120)
+    log = list(stack.sim.stats.request_log)
+    refusals = [r for r in log if r[2] == 429]
+    assert 1 <= len(refusals) <= 3, refusals
+    first_429 = refusals[0][0]
+    assert requests_between(log, first_429, first_429 + 30_000) == []
+    assert stack.service.metrics.get(m.HTTP_429) == len(refusals)
+    resumed = [r for r in log if r[0] >= first_429 + 30_000 and r[1] == "/fapi/v1/openInterest"]
+    assert len(resumed) > 1000  # polling resumed after the hold
+    assert stack.sim.stats.by_status.get(418, 0) == 0
+
+
+async def test_after_a_418_ban_no_request_is_sent_for_its_120_s(nursery, autojump_clock):
+    stack = await start_stack(nursery)
+    await trio.sleep(150)
+    stack.sim.ban_all(120)
+    await trio.sleep(240)
+    log = list(stack.sim.stats.request_log)
+    bans = [r for r in log if r[2] == 418]
+    assert 1 <= len(bans) <= 3, bans
+    first_418 = bans[0][0]
+    assert requests_between(log, first_418, first_418 + 120_000) == []
+    assert [r for r in log if r[0] >= first_418 + 120_000 and r[2] == 200]
+
+
+async def test_usd_values_keep_flowing_from_rest_after_the_stream_drops(nursery, autojump_clock):
+    stack = await start_stack(nursery)
+    await trio.sleep(60)
+    frames_before = stack.service.metrics.get(m.MARK_STREAM_FRAMES)
+    assert frames_before > 0
+    fallbacks_before = stack.service.metrics.get(m.MARK_REST_FALLBACKS)
+    dropped_at = START_MS / 1000 + 60
+    stack.sim.set_faults(attrs.evolve(stack.sim.faults, ws_down=True))
+    await trio.sleep(5)  # frames already in flight when the host went down may still land
+    frames_before = stack.service.metrics.get(m.MARK_STREAM_FRAMES)
+    await trio.sleep(175)
+    later = [
+        s
+        for samples in stack.recorder.samples.values()
+        for s in samples
+        if s.received_at > dropped_at + 10
+    ]
+    assert len(later) > 4000
+    assert all(s.usd is not None and s.mark_price is not None for s in later)
+    assert stack.service.metrics.get(m.MARK_REST_FALLBACKS) - fallbacks_before >= 10  # every 15 s
+    assert stack.service.metrics.get(m.MARK_STREAM_FRAMES) == frames_before
+    assert stack.service.status.last_minute["mark_source"] == "rest-fallback"
+    # The stream comes back: frames flow again and the fallback stops.
+    stack.sim.set_faults(attrs.evolve(stack.sim.faults, ws_down=False))
+    await trio.sleep(120)
+    assert stack.service.metrics.get(m.MARK_STREAM_FRAMES) > frames_before
+    assert stack.service.status.last_minute["mark_source"] == "stream"

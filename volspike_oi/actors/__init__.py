@@ -1,0 +1,1 @@
+"""The service's actors: one module each, entry `async def run(..., *, task_status)`."""

@@ -1,0 +1,66 @@
+"""Exchange-info actor: which USDT-M perpetuals trade now, every 15 minutes.
+
+Reads exchangeInfo through the binance-proxy when `BINANCE_PROXY_URL` is set, else from Binance,
+keeps the contracts `is_tracked_perpetual` accepts and sends the set to the classifier. A failed
+fetch is logged with its reason and retried with backoff; the last good set stays in force.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+
+from volspike_oi.clock import WallClock
+from volspike_oi.exchange.client import BinanceClient, ExchangeError
+from volspike_oi.exchange.decode import DecodeError, ExchangeInfo, decode
+from volspike_oi.messages import TrackedPerpetuals
+from volspike_oi.universe import ContractInfo, is_tracked_perpetual
+
+log = logging.getLogger(__name__)
+
+RETRY_FIRST_S = 5.0
+RETRY_MAX_S = 300.0
+
+
+def tracked_symbols(info: ExchangeInfo, *, include_tradfi: bool) -> frozenset[str]:
+    return frozenset(
+        s.symbol
+        for s in info.symbols
+        if is_tracked_perpetual(
+            ContractInfo(s.symbol, s.contract_type, s.status, s.quote_asset, s.margin_asset),
+            include_tradfi=include_tradfi,
+        )
+    )
+
+
+async def run(
+    client: BinanceClient,
+    clock: WallClock,
+    out: trio.MemorySendChannel[TrackedPerpetuals],
+    *,
+    refresh_s: float,
+    include_tradfi: bool,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    task_status.started()
+    retry_s = RETRY_FIRST_S
+    while True:
+        try:
+            doc, source = await client.exchange_info()
+            info = decode(doc, ExchangeInfo, "exchangeInfo")
+        except (ExchangeError, DecodeError) as exc:
+            log.error("exchangeInfo failed (%s); retrying in %.0f s", exc, retry_s)
+            await trio.sleep(retry_s)
+            retry_s = min(RETRY_MAX_S, retry_s * 2)
+            continue
+        retry_s = RETRY_FIRST_S
+        symbols = tracked_symbols(info, include_tradfi=include_tradfi)
+        log.info(
+            "exchangeInfo from %s: %d contracts, %d tracked perpetuals",
+            source,
+            len(info.symbols),
+            len(symbols),
+        )
+        await out.send(TrackedPerpetuals(symbols, clock.now(), source))
+        await trio.sleep(refresh_s)

@@ -1,0 +1,190 @@
+"""OI poller: every tracked perp's `openInterest`, paced by the budget's OI lane.
+
+Liquid symbols are polled at the interval of seed 001 §4.2, every other tracked perp at least
+every 5 minutes (`polling.plan_polls`). One scheduler task takes a start time from the budget,
+then hands the most overdue symbol (earliest deadline first) to a request task, so polls are
+spread evenly and a slow response never delays the next poll. The plan is recomputed when the
+universe changes and when the budget's OI rate moves (another process on our IP).
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from collections import deque
+from decimal import Decimal
+
+import attrs
+import trio
+
+from volspike_oi import metrics as m
+from volspike_oi.budget import Lane, Reservation, WeightBudget
+from volspike_oi.clock import WallClock
+from volspike_oi.exchange.client import BinanceClient, ExchangeError, InvalidSymbol, RateLimited
+from volspike_oi.exchange.decode import DecodeError, OpenInterest, decode
+from volspike_oi.mark_book import MarkPriceBook
+from volspike_oi.messages import OiSample, UniverseUpdate
+from volspike_oi.metrics import Metrics
+from volspike_oi.polling import PollPlan, PollSchedule, plan_polls
+
+log = logging.getLogger(__name__)
+
+MAX_IN_FLIGHT = 128
+"""Requests in flight at once; bounds the tasks a hanging exchange can pile up."""
+REPLAN_CHECK_S = 10.0
+INVALID_SYMBOL_QUARANTINE_S = 900.0
+"""A -1121 symbol is skipped until the tracked set changes or this long has passed."""
+
+
+@attrs.define
+class PollerStatus:
+    """Published snapshot of the poller, read by status, health and the web API."""
+
+    plan: PollPlan | None = None
+    n_liquid: int = 0
+    n_other: int = 0
+    liquid_gaps_s: deque[float] = attrs.Factory(lambda: deque(maxlen=2000))
+    """Recent gaps between two polls of one liquid symbol."""
+    last_poll_at: dict[str, float] = attrs.Factory(dict)
+    quarantined: dict[str, float] = attrs.Factory(dict)
+    """Symbols answered -1121, with when."""
+
+    def achieved_interval_s(self) -> float | None:
+        return statistics.median(self.liquid_gaps_s) if self.liquid_gaps_s else None
+
+
+@attrs.define
+class _Universe:
+    liquid: frozenset[str] = frozenset()
+    tracked: frozenset[str] = frozenset()
+
+
+async def run(
+    client: BinanceClient,
+    budget: WeightBudget,
+    clock: WallClock,
+    book: MarkPriceBook,
+    metrics: Metrics,
+    universe_in: trio.MemoryReceiveChannel[UniverseUpdate],
+    outs: list[trio.MemorySendChannel[OiSample]],
+    status: PollerStatus,
+    *,
+    min_interval_s: float,
+    max_interval_s: float,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    schedule = PollSchedule()
+    universe = _Universe()
+    changed = trio.Event()
+    in_flight = trio.CapacityLimiter(MAX_IN_FLIGHT)
+
+    def replan(reason: str) -> None:
+        nonlocal changed
+        now = clock.now()
+        for symbol, since in list(status.quarantined.items()):
+            if now - since > INVALID_SYMBOL_QUARANTINE_S:
+                del status.quarantined[symbol]
+        liquid = universe.liquid & universe.tracked
+        liquid = frozenset(s for s in liquid if s not in status.quarantined)
+        others = frozenset(s for s in universe.tracked - liquid if s not in status.quarantined)
+        plan = plan_polls(
+            len(liquid), len(others), budget.oi_rate_per_min(now), min_interval_s, max_interval_s
+        )
+        intervals = dict.fromkeys(liquid, plan.liquid_interval_s)
+        intervals.update(dict.fromkeys(others, plan.other_interval_s))
+        schedule.set_intervals(intervals, now)
+        if status.plan != plan:
+            log.info(
+                "poll plan (%s): %d liquid every %.1f s, %d others every %.0f s, %.0f polls/min%s",
+                reason,
+                len(liquid),
+                plan.liquid_interval_s,
+                len(others),
+                plan.other_interval_s,
+                plan.polls_per_min,
+                "" if plan.fits else f" — {plan.note}",
+            )
+        status.plan, status.n_liquid, status.n_other = plan, len(liquid), len(others)
+        changed.set()
+        changed = trio.Event()
+
+    async def follow_universe() -> None:
+        async for update in universe_in:
+            if update.tracked != universe.tracked:
+                status.quarantined.clear()
+            universe.liquid, universe.tracked = update.liquid_symbols, update.tracked
+            replan("universe changed")
+
+    async def follow_budget() -> None:
+        while True:
+            await trio.sleep(REPLAN_CHECK_S)
+            if status.plan is None:
+                continue
+            rate = budget.oi_rate_per_min(clock.now())
+            planned = status.plan.polls_per_min / 0.99 if status.plan.polls_per_min else rate
+            if abs(rate - planned) / planned > 0.03 and (status.n_liquid or status.n_other):
+                replan(f"OI rate now {rate:.0f}/min")
+
+    async def poll(symbol: str, reservation: Reservation, liquid: bool) -> None:
+        try:
+            doc = await client.open_interest(symbol, reservation)
+            reading = decode(doc, OpenInterest, "openInterest")
+        except InvalidSymbol:
+            log.warning("%s: invalid symbol; skipped until the tracked set changes", symbol)
+            status.quarantined[symbol] = clock.now()
+            replan(f"{symbol} invalid")
+            return
+        except (RateLimited, ExchangeError, DecodeError) as exc:
+            metrics.inc(m.OI_POLL_FAILURES)
+            log.debug("openInterest %s failed: %s", symbol, exc)
+            return
+        finally:
+            in_flight.release_on_behalf_of(symbol_token(symbol, reservation))
+        now = clock.now()
+        previous = status.last_poll_at.get(symbol)
+        status.last_poll_at[symbol] = now
+        if liquid and previous is not None:
+            status.liquid_gaps_s.append(now - previous)
+        mark = book.fresh(symbol, now)
+        if mark is None:
+            metrics.inc(m.SAMPLES_WITHOUT_MARK)
+        sample = OiSample(
+            symbol=symbol,
+            contracts=reading.open_interest,
+            exchange_time_ms=reading.time_ms,
+            received_at=now,
+            mark_price=mark,
+            usd=(reading.open_interest * mark).quantize(Decimal("0.01"))
+            if mark is not None
+            else None,
+            source="realtime" if liquid else "snapshot",
+        )
+        metrics.inc(m.OI_POLLS)
+        for out in outs:
+            await out.send(sample)
+
+    task_status.started()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(follow_universe)
+        nursery.start_soon(follow_budget)
+        while True:
+            top = schedule.earliest()
+            if top is None:
+                await changed.wait()
+                continue
+            with trio.move_on_at(clock.trio_time_at(top[1])):
+                await changed.wait()
+                continue  # the schedule changed: look again
+            reservation = budget.reserve(Lane.OI, 1, clock.now())
+            await clock.sleep_until(reservation.start)
+            symbol = schedule.pop_and_reschedule(clock.now())
+            if symbol is None:
+                continue
+            token = symbol_token(symbol, reservation)
+            await in_flight.acquire_on_behalf_of(token)
+            nursery.start_soon(poll, symbol, reservation, symbol in universe.liquid)
+
+
+def symbol_token(symbol: str, reservation: Reservation) -> tuple[str, float]:
+    """A hashable owner for the in-flight limiter (one per request)."""
+    return (symbol, reservation.start)

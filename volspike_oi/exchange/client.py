@@ -1,0 +1,199 @@
+"""The one way any actor talks to Binance REST: through the shared weight budget.
+
+Every request first takes a start time from `WeightBudget` (and waits for it on trio's clock),
+then reports the response's `X-MBX-USED-WEIGHT-1M` back. 429/418 put every lane on hold until
+Retry-After and surface as `RateLimited` (callers decide whether to try again after the hold);
+5xx, timeouts, transport errors and malformed bodies are retried with jittered exponential
+backoff; `-1121` surfaces as `InvalidSymbol`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+import httpx
+import trio
+
+from volspike_oi import metrics as m
+from volspike_oi.budget import Lane, Reservation, WeightBudget
+from volspike_oi.clock import WallClock
+from volspike_oi.exchange.decode import DecodeError, ErrorBody, decode, parse_json
+from volspike_oi.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+WEIGHT_HEADER = "x-mbx-used-weight-1m"
+REQUEST_TIMEOUT = httpx.Timeout(10.0, connect=5.0, pool=5.0)
+BACKOFF_BASE_S = 0.25
+BACKOFF_MAX_S = 8.0
+
+
+class ExchangeError(Exception):
+    """Binance could not give an answer we can use."""
+
+
+class RateLimited(ExchangeError):
+    def __init__(self, status: int, hold_until: float) -> None:
+        super().__init__(f"HTTP {status}: holding every request until {hold_until:.0f}")
+        self.status, self.hold_until = status, hold_until
+
+
+class InvalidSymbol(ExchangeError):
+    def __init__(self, symbol: str) -> None:
+        super().__init__(f"{symbol}: Invalid symbol (-1121)")
+        self.symbol = symbol
+
+
+class ExchangeUnavailable(ExchangeError):
+    """Every attempt failed with a server error, a timeout or a transport error."""
+
+
+def backoff_s(attempt: int, rng: random.Random) -> float:
+    """Full-jitter exponential backoff: uniform in [0, min(max, base·2^attempt)]."""
+    return rng.uniform(0.0, min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2**attempt))
+
+
+class BinanceClient:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        budget: WeightBudget,
+        clock: WallClock,
+        metrics: Metrics,
+        *,
+        fapi_url: str,
+        proxy_url: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.http = http
+        self.budget = budget
+        self.clock = clock
+        self.metrics = metrics
+        self.fapi_url = fapi_url.rstrip("/")
+        self.proxy_url = proxy_url.rstrip("/") if proxy_url else None
+        self.rng = rng or random.Random()
+
+    async def get_json(
+        self,
+        path: str,
+        params: dict[str, str] | None = None,
+        *,
+        lane: Lane,
+        weight: int,
+        attempts: int = 4,
+        base_url: str | None = None,
+        reservation: Reservation | None = None,
+    ) -> Any:
+        """GET `path` and return its parsed JSON body, inside the budget.
+
+        `reservation`, when given, is a start already taken from the budget (the OI poller
+        paces its own schedule) and is used for the first attempt.
+        """
+        url = (base_url or self.fapi_url) + path
+        last_error = "no attempt made"
+        for attempt in range(attempts):
+            if reservation is None or attempt > 0:
+                reservation = self.budget.reserve(lane, weight, self.clock.now())
+            await self.clock.sleep_until(reservation.start)
+            if self.budget.hold_until > self.clock.now():
+                # A refusal arrived while we waited: go back in line behind the hold.
+                raise RateLimited(0, self.budget.hold_until)
+            self.metrics.inc(m.WEIGHT_SPENT, weight)
+            try:
+                response = await self.http.get(url, params=params, timeout=REQUEST_TIMEOUT)
+            except httpx.TimeoutException:
+                self.metrics.inc(m.TIMEOUTS)
+                last_error = f"timeout on {path}"
+            except httpx.TransportError as exc:
+                self.metrics.inc(m.TRANSPORT_ERRORS)
+                last_error = f"{type(exc).__name__} on {path}: {exc}"
+            else:
+                used = response.headers.get(WEIGHT_HEADER)
+                if used is not None and used.isdigit():
+                    self.budget.observe(reservation, int(used), self.clock.now())
+                status = response.status_code
+                if status in (418, 429):
+                    self.metrics.inc(m.HTTP_418 if status == 418 else m.HTTP_429)
+                    retry_after = _retry_after(response)
+                    until = self.budget.refused(status, retry_after, self.clock.now())
+                    log.warning(
+                        "Binance answered %d on %s; every request holds %.0f s",
+                        status,
+                        path,
+                        until - self.clock.now(),
+                    )
+                    raise RateLimited(status, until)
+                if status >= 500:
+                    self.metrics.inc(m.HTTP_5XX)
+                    last_error = f"HTTP {status} on {path}"
+                else:
+                    try:
+                        doc = parse_json(response.content, path)
+                    except DecodeError as exc:
+                        self.metrics.inc(m.MALFORMED)
+                        last_error = str(exc)
+                    else:
+                        if status == 200:
+                            return doc
+                        self._raise_client_error(status, doc, path, params)
+            if attempt + 1 < attempts:
+                await trio.sleep(backoff_s(attempt, self.rng))
+        raise ExchangeUnavailable(last_error)
+
+    def _raise_client_error(
+        self, status: int, doc: Any, path: str, params: dict[str, str] | None
+    ) -> None:
+        try:
+            error = decode(doc, ErrorBody, path)
+        except DecodeError:
+            raise ExchangeError(f"HTTP {status} on {path}") from None
+        if error.code == -1121:
+            self.metrics.inc(m.INVALID_SYMBOL)
+            raise InvalidSymbol((params or {}).get("symbol", "?"))
+        raise ExchangeError(f"HTTP {status} on {path}: {error.code} {error.msg}")
+
+    # -- endpoints -----------------------------------------------------------------------------
+
+    async def exchange_info(self) -> tuple[Any, str]:
+        """exchangeInfo through the binance-proxy when configured, else from Binance directly."""
+        if self.proxy_url:
+            doc = await self.get_json(
+                "/api/binance/futures/info", lane=Lane.OTHER, weight=1, base_url=self.proxy_url
+            )
+            return doc, "binance-proxy"
+        return await self.get_json("/fapi/v1/exchangeInfo", lane=Lane.OTHER, weight=1), "binance"
+
+    async def ticker_24h_all(self) -> Any:
+        return await self.get_json("/fapi/v1/ticker/24hr", lane=Lane.OTHER, weight=40)
+
+    async def premium_index_all(self) -> Any:
+        return await self.get_json("/fapi/v1/premiumIndex", lane=Lane.OTHER, weight=10)
+
+    async def open_interest(self, symbol: str, reservation: Reservation | None = None) -> Any:
+        # Two attempts at most: a failed poll is retried by the schedule, not by piling up.
+        return await self.get_json(
+            "/fapi/v1/openInterest",
+            {"symbol": symbol},
+            lane=Lane.OI,
+            weight=1,
+            attempts=2,
+            reservation=reservation,
+        )
+
+    async def open_interest_hist(self, symbol: str, period: str, limit: int) -> Any:
+        return await self.get_json(
+            "/futures/data/openInterestHist",
+            {"symbol": symbol, "period": period, "limit": str(limit)},
+            lane=Lane.HIST,
+            weight=0,
+        )
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    raw = response.headers.get("retry-after")
+    try:
+        return float(raw) if raw is not None else None
+    except ValueError:
+        return None

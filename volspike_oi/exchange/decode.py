@@ -1,0 +1,142 @@
+"""Binance JSON → typed values, at one boundary, strictly.
+
+Binance sends prices, quantities and OI as strings and times as integers; cattrs would coerce
+`"7"` → 7 and 7.9 → 7 by default, so strict hooks refuse any other type. Unknown extra fields
+are allowed (Binance adds fields without notice); missing or mistyped ones raise `DecodeError`
+with readable messages naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.preconf.json import make_converter
+
+T = TypeVar("T")
+
+
+class DecodeError(ValueError):
+    """A Binance body did not have the shape we rely on."""
+
+    def __init__(self, what: str, messages: list[str]) -> None:
+        super().__init__(f"{what}: " + "; ".join(messages[:5]))
+        self.messages = messages
+
+
+def _decimal_from_str(value: object, _: type) -> Decimal:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a decimal string, got {type(value).__name__}")
+    try:
+        out = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"invalid decimal {value!r}") from None
+    if not out.is_finite():
+        raise ValueError(f"invalid decimal {value!r}")
+    return out
+
+
+def _strict_int(value: object, _: type) -> int:
+    if type(value) is not int:
+        raise ValueError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
+def _strict_str(value: object, _: type) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _format(exc: BaseException, type_: type | None) -> str:
+    if isinstance(exc, ValueError) and not isinstance(exc, cattrs.BaseValidationError):
+        return str(exc)
+    return cattrs.v.format_exception(exc, type_)
+
+
+_CONVERTER = make_converter(forbid_extra_keys=False, use_alias=True)
+_CONVERTER.register_structure_hook(Decimal, _decimal_from_str)
+_CONVERTER.register_structure_hook(int, _strict_int)
+_CONVERTER.register_structure_hook(str, _strict_str)
+
+
+@attrs.frozen
+class ExchangeSymbol:
+    symbol: str
+    contract_type: str = attrs.field(alias="contractType")
+    status: str
+    quote_asset: str = attrs.field(alias="quoteAsset")
+    margin_asset: str = attrs.field(alias="marginAsset")
+
+
+@attrs.frozen
+class ExchangeInfo:
+    symbols: list[ExchangeSymbol]
+
+
+@attrs.frozen
+class Ticker24h:
+    symbol: str
+    quote_volume: Decimal = attrs.field(alias="quoteVolume")
+
+
+@attrs.frozen
+class OpenInterest:
+    symbol: str
+    open_interest: Decimal = attrs.field(alias="openInterest")
+    time_ms: int = attrs.field(alias="time")
+
+
+@attrs.frozen
+class PremiumIndex:
+    symbol: str
+    mark_price: Decimal = attrs.field(alias="markPrice")
+    time_ms: int = attrs.field(alias="time")
+
+
+@attrs.frozen
+class MarkPriceUpdate:
+    symbol: str = attrs.field(alias="s")
+    mark_price: Decimal = attrs.field(alias="p")
+    event_ms: int = attrs.field(alias="E")
+    symbol_type: int = attrs.field(alias="st", default=1)
+    """1 = USDT-M, 2 = COIN-M (COIN-M rows ride on the same stream since 2026-06)."""
+
+
+@attrs.frozen
+class MarkPriceFrame:
+    stream: str
+    data: list[MarkPriceUpdate]
+
+
+@attrs.frozen
+class ErrorBody:
+    code: int
+    msg: str
+
+
+def decode(doc: Any, cls: type[T], what: str) -> T:
+    try:
+        return _CONVERTER.structure(doc, cls)
+    except cattrs.BaseValidationError as exc:
+        raise DecodeError(
+            what, cattrs.transform_error(exc, path=what, format_exception=_format)
+        ) from None
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise DecodeError(what, [str(exc)]) from None
+
+
+def decode_list(doc: Any, cls: type[T], what: str) -> list[T]:
+    if not isinstance(doc, list):
+        raise DecodeError(what, [f"expected a list, got {type(doc).__name__}"])
+    return [decode(item, cls, f"{what}[{i}]") for i, item in enumerate(doc)]
+
+
+def parse_json(body: bytes | str, what: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise DecodeError(what, [f"not JSON ({exc})"]) from None

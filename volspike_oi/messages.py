@@ -1,0 +1,88 @@
+"""Every message that travels between actors: frozen attrs classes, one catalogue.
+
+Times are epoch seconds (float) unless a name says `_ms`; contracts and prices are Decimal as
+Binance sent them, so nothing is rounded before it is stored.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+import attrs
+
+from volspike_oi.alerts import Direction
+from volspike_oi.universe import Thresholds
+
+SampleSource = Literal["realtime", "snapshot"]
+
+
+@attrs.frozen
+class TrackedPerpetuals:
+    """exchange-info → classifier: the USDT-M perpetuals that trade now."""
+
+    symbols: frozenset[str]
+    """Symbols passing the perpetual filter."""
+    fetched_at: float
+    source: str
+    """Where exchangeInfo came from: "binance-proxy" or "binance"."""
+
+
+@attrs.frozen
+class LiquidMember:
+    symbol: str
+    quote_volume_24h: float
+    """24h quote volume in USDT at the last classification."""
+    entered_at: float
+
+
+@attrs.frozen
+class UniverseUpdate:
+    """classifier → OI poller (and store, web): the tracked perps and the liquid subset."""
+
+    tracked: frozenset[str]
+    liquid: tuple[LiquidMember, ...]
+    """Sorted by symbol."""
+    entered: frozenset[str]
+    exited: frozenset[str]
+    thresholds: Thresholds
+    classified_at: float
+    quote_volume_24h: dict[str, float] = attrs.field(factory=dict, eq=False)
+    """Every tracked symbol's 24h quote volume at this classification (for the history table)."""
+
+    @property
+    def liquid_symbols(self) -> frozenset[str]:
+        return frozenset(m.symbol for m in self.liquid)
+
+
+@attrs.frozen
+class OiSample:
+    """OI poller → alert evaluator, store, web: one openInterest reading."""
+
+    symbol: str
+    contracts: Decimal
+    exchange_time_ms: int
+    """Binance's `time` field."""
+    received_at: float
+    mark_price: Decimal | None
+    """Fresh mark price, or None: a missing price is reported as missing, never as 0."""
+    usd: Decimal | None
+    """contracts × mark price, or None without a fresh mark price."""
+    source: SampleSource
+    """"realtime" for liquid symbols, "snapshot" for the 5-minute coverage of the others."""
+
+
+@attrs.frozen
+class OiAlert:
+    """alert evaluator → store, web, forwarder: seed 001 §5.3."""
+
+    symbol: str
+    direction: Direction
+    baseline: float
+    current: float
+    pct_change: float
+    abs_change: float
+    timestamp: float
+    baseline_samples: int
+    usd_change: float | None = None
+    source: str = "oi_realtime_poller"

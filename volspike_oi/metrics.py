@@ -1,0 +1,47 @@
+"""Counters every actor writes and the status actor, `/health` and `/metrics` read.
+
+Writes are plain increments (actors run on one trio thread), so no actor ever waits on another
+to count something. Names are Prometheus-style; labels are part of the key.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import attrs
+
+
+@attrs.define
+class Metrics:
+    counters: Counter[str] = attrs.Factory(Counter)
+
+    def inc(self, name: str, by: int = 1) -> None:
+        self.counters[name] += by
+
+    def get(self, name: str) -> int:
+        return self.counters.get(name, 0)
+
+    def snapshot(self) -> dict[str, int]:
+        return dict(self.counters)
+
+
+# Counter names used across actors (one place, so a typo cannot create a second series).
+OI_POLLS = "oi_polls_total"
+OI_POLL_FAILURES = "oi_poll_failures_total"
+HTTP_429 = "binance_http_429_total"
+HTTP_418 = "binance_http_418_total"
+HTTP_5XX = "binance_http_5xx_total"
+TIMEOUTS = "binance_timeouts_total"
+TRANSPORT_ERRORS = "binance_transport_errors_total"
+MALFORMED = "binance_malformed_total"
+INVALID_SYMBOL = "binance_invalid_symbol_total"
+WEIGHT_SPENT = "binance_weight_spent_total"
+ALERTS = "oi_alerts_total"
+MARK_STREAM_FRAMES = "mark_stream_frames_total"
+MARK_STREAM_RECONNECTS = "mark_stream_reconnects_total"
+MARK_REST_FALLBACKS = "mark_rest_fallback_calls_total"
+SAMPLES_WITHOUT_MARK = "oi_samples_without_mark_total"
+
+
+def actor_restarts(name: str) -> str:
+    return f'actor_restarts_total{{actor="{name}"}}'

@@ -1,0 +1,227 @@
+"""The service: one nursery of supervised actors wired by memory channels.
+
+    exchange_info ──TrackedPerpetuals──▶ classifier ──UniverseUpdate──▶ oi_poller ──OiSample──▶ alert_evaluator ──OiAlert──▶ (subscribers)
+                                                    └─UniverseUpdate──▶ status          ▲ reads MarkPriceBook ◀── mark_prices
+Start order follows the data (consumers first, so no message waits on a missing reader);
+shutdown cancels the one nursery, producers and consumers together. See ARCHITECTURE.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+
+import attrs
+import httpx
+import trio
+
+from volspike_oi.actors import alert_evaluator, classifier, exchange_info, mark_prices, oi_poller
+from volspike_oi.actors import status as status_actor
+from volspike_oi.actors.alert_evaluator import AlertState
+from volspike_oi.actors.oi_poller import PollerStatus
+from volspike_oi.actors.status import ServiceStatus
+from volspike_oi.alerts import AlertRules
+from volspike_oi.budget import WeightBudget
+from volspike_oi.clock import WallClock
+from volspike_oi.config import Settings
+from volspike_oi.exchange.client import BinanceClient
+from volspike_oi.mark_book import MarkPriceBook
+from volspike_oi.messages import OiAlert, OiSample, TrackedPerpetuals, UniverseUpdate
+from volspike_oi.metrics import Metrics
+from volspike_oi.supervisor import ActorHealth, supervise
+from volspike_oi.universe import Thresholds
+
+log = logging.getLogger(__name__)
+
+TRACKED_BUFFER = 4
+"""exchangeInfo arrives every 15 min; a tiny buffer is plenty and keeps backpressure prompt."""
+UNIVERSE_BUFFER = 8
+SAMPLE_BUFFER = 1024
+"""~35 samples/s at full rate: 30 s of slack for the evaluator before the poller waits."""
+ALERT_BUFFER = 256
+
+
+@attrs.define
+class Service:
+    """Handles to every published snapshot, returned by `run` once the actors are started."""
+
+    settings: Settings
+    clock: WallClock
+    budget: WeightBudget
+    metrics: Metrics
+    book: MarkPriceBook
+    poller: PollerStatus
+    alerts: AlertState
+    status: ServiceStatus
+    health: dict[str, ActorHealth]
+
+
+def alert_rules(settings: Settings) -> AlertRules:
+    return AlertRules(
+        spike_pct=settings.oi_spike_threshold_pct,
+        dump_pct=settings.oi_dump_threshold_pct,
+        min_delta_contracts=settings.oi_min_delta_contracts,
+        min_delta_usd=settings.oi_min_delta_usd,
+        baseline_from_s=settings.oi_baseline_from_min * 60,
+        baseline_to_s=settings.oi_baseline_to_min * 60,
+        cooldown_s=settings.oi_alert_cooldown_sec,
+    )
+
+
+async def run(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: WallClock | None = None,
+    rng: random.Random | None = None,
+    sample_subscribers: Sequence[trio.MemorySendChannel[OiSample]] = (),
+    alert_subscribers: Sequence[trio.MemorySendChannel[OiAlert]] = (),
+    task_status: trio.TaskStatus[Service] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run every enabled actor until cancelled; reports a `Service` once they are started."""
+    clock = clock or WallClock.starting_now()
+    rng = rng or random.Random()
+    metrics = Metrics()
+    budget = WeightBudget(
+        ip_limit_per_min=settings.binance_weight_limit,
+        oi_per_min=settings.max_req_per_min,
+        margin=settings.binance_safety_margin_pct,
+    )
+    book = MarkPriceBook(max_age_s=settings.mark_price_max_age_sec)
+    service = Service(
+        settings, clock, budget, metrics, book, PollerStatus(), AlertState(), ServiceStatus(), {}
+    )
+    tracked_tx, tracked_rx = trio.open_memory_channel[TrackedPerpetuals](TRACKED_BUFFER)
+    poller_universe_tx, poller_universe_rx = trio.open_memory_channel[UniverseUpdate](
+        UNIVERSE_BUFFER
+    )
+    status_universe_tx, status_universe_rx = trio.open_memory_channel[UniverseUpdate](
+        UNIVERSE_BUFFER
+    )
+    samples_tx, samples_rx = trio.open_memory_channel[OiSample](SAMPLE_BUFFER)
+    alerts_enabled = settings.oi_alerts_enabled
+    sample_outs = ([samples_tx] if alerts_enabled else []) + list(sample_subscribers)
+    async with (
+        httpx.AsyncClient(transport=transport, headers={"Accept-Encoding": "gzip"}) as http,
+        tracked_tx,
+        tracked_rx,
+        poller_universe_tx,
+        poller_universe_rx,
+        status_universe_tx,
+        status_universe_rx,
+        samples_tx,
+        samples_rx,
+        trio.open_nursery() as nursery,
+    ):
+        client = BinanceClient(
+            http,
+            budget,
+            clock,
+            metrics,
+            fapi_url=settings.binance_fapi_url,
+            proxy_url=settings.binance_proxy_url,
+            rng=rng,
+        )
+
+        async def start(
+            name: str,
+            actor: Callable[..., Awaitable[None]],
+            critical: bool,
+            enabled: bool = True,
+            **kw: object,
+        ) -> None:
+            health = service.health[name] = ActorHealth(name, critical)
+            if not enabled:
+                health.state = "disabled"
+                log.info("actor %s disabled by its feature flag", name)
+                return
+            bound = functools.partial(actor, **kw)
+            await nursery.start(functools.partial(supervise, name, bound, health, metrics))
+
+        await start(
+            "status",
+            status_actor.run,
+            False,
+            universe_in=status_universe_rx,
+            status=service.status,
+            poller=service.poller,
+            budget=budget,
+            book=book,
+            metrics=metrics,
+            clock=clock,
+            every_s=settings.status_log_sec,
+        )
+        await start(
+            "alert_evaluator",
+            alert_evaluator.run,
+            False,
+            enabled=alerts_enabled,
+            samples_in=samples_rx,
+            outs=list(alert_subscribers),
+            state=service.alerts,
+            metrics=metrics,
+            rules=alert_rules(settings),
+            history_hours=settings.oi_history_hours,
+            min_interval_s=settings.min_interval_sec,
+        )
+        await start(
+            "mark_prices",
+            mark_prices.run,
+            False,
+            client=client,
+            book=book,
+            clock=clock,
+            metrics=metrics,
+            fstream_url=settings.binance_fstream_url,
+            stream=settings.mark_price_stream,
+            use_stream=settings.mark_price_stream_enabled,
+            rng=rng,
+        )
+        await start(
+            "oi_poller",
+            oi_poller.run,
+            True,
+            enabled=settings.oi_realtime_enabled,
+            client=client,
+            budget=budget,
+            clock=clock,
+            book=book,
+            metrics=metrics,
+            universe_in=poller_universe_rx,
+            outs=sample_outs,
+            status=service.poller,
+            min_interval_s=settings.min_interval_sec,
+            max_interval_s=settings.max_interval_sec,
+        )
+        await start(
+            "classifier",
+            classifier.run,
+            True,
+            client=client,
+            clock=clock,
+            tracked_in=tracked_rx,
+            outs=([poller_universe_tx] if settings.oi_realtime_enabled else [])
+            + [status_universe_tx],
+            thresholds=Thresholds(
+                settings.oi_liquid_enter_quote_24h, settings.oi_liquid_exit_quote_24h
+            ),
+            refresh_s=settings.universe_refresh_sec,
+            liquidity_enabled=settings.oi_liquidity_job_enabled,
+        )
+        await start(
+            "exchange_info",
+            exchange_info.run,
+            True,
+            client=client,
+            clock=clock,
+            out=tracked_tx,
+            refresh_s=settings.exchange_info_refresh_sec,
+            include_tradfi=settings.oi_include_tradfi,
+        )
+        log.info(
+            "volspike-oi started: %s",
+            ", ".join(f"{n}={h.state}" for n, h in service.health.items()),
+        )
+        task_status.started(service)

@@ -1,0 +1,74 @@
+"""Supervision: start an actor, restart it with backoff when it crashes, record its health.
+
+A crash is logged once with its traceback and counted; the supervisor reports itself started
+after the actor's first start (or first crash), so one failing actor never blocks the others or
+ends the process. Cancellation (shutdown) is never caught.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import attrs
+import trio
+
+from volspike_oi import metrics as m
+from volspike_oi.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+FIRST_BACKOFF_S = 1.0
+MAX_BACKOFF_S = 60.0
+HEALTHY_AFTER_S = 60.0
+"""An actor that ran this long before crashing starts again from the shortest backoff."""
+
+
+@attrs.define
+class ActorHealth:
+    name: str
+    critical: bool
+    state: str = "starting"
+    """starting | running | restarting | stopped | disabled"""
+    restarts: int = 0
+    last_error: str = ""
+    started_at: float | None = None
+
+
+async def supervise(
+    name: str,
+    actor: Callable[..., Awaitable[None]],
+    health: ActorHealth,
+    metrics: Metrics,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run `actor` (an `async def run(*, task_status)`, arguments bound) under restart policy."""
+    reported = False
+    delay = FIRST_BACKOFF_S
+    while True:
+        began = trio.current_time()
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(actor)
+                health.state, health.started_at = "running", trio.current_time()
+                if not reported:
+                    task_status.started()
+                    reported = True
+            health.state = "stopped"
+            return
+        except (
+            Exception
+        ) as exc:  # an ExceptionGroup of Exceptions too; Cancelled is a BaseException
+            health.state = "restarting"
+            health.restarts += 1
+            health.last_error = f"{type(exc).__name__}: {exc}"
+            metrics.inc(m.actor_restarts(name))
+            log.error("actor %s crashed; restarting in %.0f s", name, delay, exc_info=exc)
+        if not reported:
+            task_status.started()
+            reported = True
+        if trio.current_time() - began >= HEALTHY_AFTER_S:
+            delay = FIRST_BACKOFF_S
+        await trio.sleep(delay)
+        delay = min(MAX_BACKOFF_S, delay * 2)
