@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install test lint format pytest sim bench lock clean
+.PHONY: install test lint format pytest demo run sim bench lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ pytest: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix volspike_oi tests
 	$(BIN)/ruff format volspike_oi tests
+
+## demo: the service against the built-in simulator (no network needed)
+demo: $(STAMP)
+	$(BIN)/volspike-oi demo
+
+## run: the service against real Binance (settings from the environment, see ops/.env.example)
+run: $(STAMP)
+	$(BIN)/volspike-oi serve
 
 ## sim: run the Binance simulator on localhost:9100 (600 perps, seed 1)
 sim: $(STAMP)

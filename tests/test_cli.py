@@ -76,3 +76,54 @@ async def test_sim_process_answers_open_interest_with_the_weight_header():
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def _wait_for(process: trio.Process, pattern: bytes, seconds: float) -> bytes:
+    assert process.stderr is not None
+    seen = b""
+    with trio.fail_after(seconds):
+        while re.search(pattern, seen) is None:
+            chunk = await process.stderr.receive_some()
+            assert chunk, f"process exited early: {seen.decode()[-2000:]}"
+            seen += chunk
+    return seen
+
+
+async def _stop_within(process: trio.Process, seconds: float) -> int:
+    process.send_signal(signal.SIGTERM)
+    with trio.fail_after(seconds):
+        return await process.wait()
+
+
+async def test_serve_without_network_logs_a_clear_error_keeps_retrying_and_stops_on_sigterm():
+    env = {
+        **os.environ,
+        # Port 9 on loopback refuses connections: what "no network" looks like to a client.
+        "BINANCE_FAPI_URL": "http://127.0.0.1:9",
+        "BINANCE_FSTREAM_URL": "ws://127.0.0.1:9",
+    }
+    process = await trio.lowlevel.open_process(
+        [*VOLSPIKE, "serve"], stderr=subprocess.PIPE, env=env
+    )
+    try:
+        seen = await _wait_for(process, rb"exchangeInfo failed .*retrying in \d+ s", 30)
+        assert b"Traceback" not in seen
+        assert process.returncode is None  # still running, still retrying
+        assert await _stop_within(process, 5) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_demo_logs_status_lines_and_stops_on_sigterm_within_5_s():
+    env = {**os.environ, "STATUS_LOG_SEC": "2", "SIM_SYMBOLS": "80"}
+    process = await trio.lowlevel.open_process([*VOLSPIKE, "demo"], stderr=subprocess.PIPE, env=env)
+    try:
+        seen = await _wait_for(process, rb"status: universe 80/\d+ liquid .*OI polls \d+/min", 30)
+        assert b"Traceback" not in seen
+        assert await _stop_within(process, 5) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

@@ -35,6 +35,13 @@ class ActorHealth:
     started_at: float | None = None
 
 
+def describe(exc: BaseException) -> str:
+    """`Type: message` of each leaf error, so health shows the cause and not "ExceptionGroup"."""
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(describe(e) for e in exc.exceptions)
+    return f"{type(exc).__name__}: {exc}"
+
+
 async def supervise(
     name: str,
     actor: Callable[..., Awaitable[None]],
@@ -62,7 +69,7 @@ async def supervise(
         ) as exc:  # an ExceptionGroup of Exceptions too; Cancelled is a BaseException
             health.state = "restarting"
             health.restarts += 1
-            health.last_error = f"{type(exc).__name__}: {exc}"
+            health.last_error = describe(exc)
             metrics.inc(m.actor_restarts(name))
             log.error("actor %s crashed; restarting in %.0f s", name, delay, exc_info=exc)
         if not reported:

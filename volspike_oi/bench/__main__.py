@@ -1,5 +1,6 @@
 """`python -m volspike_oi.bench` (make bench): every benchmark section in turn."""
 
-from volspike_oi.bench import sim
+from volspike_oi.bench import service, sim
 
 sim.run()
+service.run()

@@ -1,0 +1,1 @@
+"""Binance: the budget-aware REST client and strict decoding of its JSON."""
