@@ -10,8 +10,10 @@ import attrs
 import trio
 
 from tests.conftest import START_MS
-from tests.service_harness import start_stack
+from tests.service_harness import largest_gap_s, start_stack
 from volspike_oi import metrics as m
+from volspike_oi.actors import mark_prices
+from volspike_oi.sim import parse_scenario
 
 MINUTE_MS = 60_000
 
@@ -100,4 +102,79 @@ async def test_usd_values_keep_flowing_from_rest_after_the_stream_drops(nursery,
     stack.sim.set_faults(attrs.evolve(stack.sim.faults, ws_down=False))
     await trio.sleep(120)
     assert stack.service.metrics.get(m.MARK_STREAM_FRAMES) > frames_before
+    assert stack.service.status.last_minute["mark_source"] == "stream"
+
+
+async def test_an_invalid_symbol_is_dropped_until_the_tracked_set_changes(nursery, autojump_clock):
+    # BTCUSDT vanishes from the exchange at minute 2 (-1121) while exchangeInfo (every 15 min)
+    # still lists it: one failed poll, then no more requests for it.
+    scenario = parse_scenario(
+        {"events": [{"type": "delisting", "at_min": 2, "symbol": "BTCUSDT", "remove": True}]}
+    )
+    stack = await start_stack(nursery, scenario=scenario)
+    await trio.sleep(6 * 60)
+    assert "BTCUSDT" in stack.service.poller.quarantined
+    assert stack.service.metrics.get(m.INVALID_SYMBOL) == 1
+    assert stack.sim.stats.by_status.get(400, 0) == 1
+    last = stack.recorder.samples["BTCUSDT"][-1].received_at
+    assert last <= START_MS / 1000 + 120
+
+
+async def test_server_errors_and_timeouts_cost_one_turn_and_build_no_backlog(
+    nursery, autojump_clock
+):
+    stack = await start_stack(nursery, sim={"error_rate": 0.05, "hang_rate": 0.005})
+    await trio.sleep(5 * 60)
+    metrics = stack.service.metrics
+    assert metrics.get(m.HTTP_5XX) > 100
+    assert metrics.get(m.TIMEOUTS) > 10
+    assert all(h.restarts == 0 for h in stack.service.health.values())
+    plan = stack.service.poller.plan
+    universe = stack.service.status.universe
+    assert plan is not None
+    assert universe is not None
+    start = START_MS / 1000
+    gaps = sorted(
+        largest_gap_s(stack.recorder.samples[s], start + 60) for s in universe.liquid_symbols
+    )
+    # A failed poll costs its symbol one turn; nothing piles up behind it, so the typical
+    # largest gap is two intervals and none is much longer.
+    assert gaps[len(gaps) // 2] <= 2.2 * plan.liquid_interval_s
+    assert gaps[-1] <= 5 * plan.liquid_interval_s
+    last_minute = [
+        ms
+        for times in stack.sim.stats.oi_request_ms.values()
+        for ms in times
+        if ms >= START_MS + 4 * 60_000
+    ]
+    assert len(last_minute) >= 0.9 * plan.polls_per_min  # successes ≈ plan × (1 − error rate)
+
+
+async def test_polling_pauses_with_backoff_while_the_exchange_is_down(nursery, autojump_clock):
+    stack = await start_stack(nursery)
+    await trio.sleep(60)
+    stack.sim.set_faults(attrs.evolve(stack.sim.faults, error_rate=1.0))
+    before = len(stack.sim.stats.request_log)
+    await trio.sleep(120)
+    during = len(stack.sim.stats.request_log) - before
+    assert during < 400  # not the 3960 a full-speed schedule would send in 2 minutes
+    stack.sim.set_faults(attrs.evolve(stack.sim.faults, error_rate=0.0))
+    await trio.sleep(90)
+    recent = [
+        ms
+        for times in stack.sim.stats.oi_request_ms.values()
+        for ms in times
+        if ms >= START_MS + 4 * 60_000
+    ]
+    assert len(recent) >= 0.9 * 1980 / 2  # back at full speed in the last 30 s
+
+
+async def test_the_mark_price_stream_is_renewed_before_the_24_h_cut(
+    nursery, autojump_clock, monkeypatch
+):
+    monkeypatch.setattr(mark_prices, "RENEW_AFTER_S", 50.0)  # 23.5 h in production
+    stack = await start_stack(nursery, sim={"symbols": 20})
+    await trio.sleep(170)
+    assert stack.sim.stats.ws_connections_opened >= 4
+    assert stack.service.metrics.get(m.MARK_STREAM_RECONNECTS) >= 3
     assert stack.service.status.last_minute["mark_source"] == "stream"

@@ -10,6 +10,7 @@ universe changes and when the budget's OI rate moves (another process on our IP)
 from __future__ import annotations
 
 import logging
+import random
 import statistics
 from collections import deque
 from decimal import Decimal
@@ -20,7 +21,13 @@ import trio
 from volspike_oi import metrics as m
 from volspike_oi.budget import Lane, Reservation, WeightBudget
 from volspike_oi.clock import WallClock
-from volspike_oi.exchange.client import BinanceClient, ExchangeError, InvalidSymbol, RateLimited
+from volspike_oi.exchange.client import (
+    BinanceClient,
+    ExchangeError,
+    InvalidSymbol,
+    RateLimited,
+    backoff_s,
+)
 from volspike_oi.exchange.decode import DecodeError, OpenInterest, decode
 from volspike_oi.mark_book import MarkPriceBook
 from volspike_oi.messages import OiSample, UniverseUpdate
@@ -33,6 +40,8 @@ MAX_IN_FLIGHT = 128
 """Requests in flight at once; bounds the tasks a hanging exchange can pile up."""
 REPLAN_CHECK_S = 10.0
 INVALID_SYMBOL_QUARANTINE_S = 900.0
+FAILURES_BEFORE_PAUSE = 20
+"""Consecutive failed polls after which the exchange is treated as down and polling pauses."""
 """A -1121 symbol is skipped until the tracked set changes or this long has passed."""
 
 
@@ -71,12 +80,16 @@ async def run(
     *,
     min_interval_s: float,
     max_interval_s: float,
+    rng: random.Random | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
+    rng = rng or random.Random()
     schedule = PollSchedule()
     universe = _Universe()
     changed = trio.Event()
     in_flight = trio.CapacityLimiter(MAX_IN_FLIGHT)
+    failures = 0
+    """Consecutive failed polls (5xx, timeouts, transport errors); reset by any success."""
 
     def replan(reason: str) -> None:
         nonlocal changed
@@ -126,6 +139,7 @@ async def run(
                 replan(f"OI rate now {rate:.0f}/min")
 
     async def poll(symbol: str, reservation: Reservation, liquid: bool) -> None:
+        nonlocal failures
         try:
             doc = await client.open_interest(symbol, reservation)
             reading = decode(doc, OpenInterest, "openInterest")
@@ -136,10 +150,12 @@ async def run(
             return
         except (RateLimited, ExchangeError, DecodeError) as exc:
             metrics.inc(m.OI_POLL_FAILURES)
+            failures += 0 if isinstance(exc, RateLimited) else 1
             log.debug("openInterest %s failed: %s", symbol, exc)
             return
         finally:
             in_flight.release_on_behalf_of(symbol_token(symbol, reservation))
+        failures = 0
         now = clock.now()
         previous = status.last_poll_at.get(symbol)
         status.last_poll_at[symbol] = now
@@ -167,7 +183,18 @@ async def run(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(follow_universe)
         nursery.start_soon(follow_budget)
+        pauses = 0
         while True:
+            if failures >= FAILURES_BEFORE_PAUSE:
+                # The exchange looks down: back off (jittered, exponential) instead of spending
+                # the budget on requests that fail; one probe poll follows each pause.
+                pause = backoff_s(pauses + 3, rng)
+                log.warning("%d OI polls failed in a row; pausing %.1f s", failures, pause)
+                pauses += 1
+                failures = FAILURES_BEFORE_PAUSE - 1
+                await trio.sleep(pause)
+            elif failures == 0:
+                pauses = 0
             top = schedule.earliest()
             if top is None:
                 await changed.wait()

@@ -172,13 +172,14 @@ class BinanceClient:
         return await self.get_json("/fapi/v1/premiumIndex", lane=Lane.OTHER, weight=10)
 
     async def open_interest(self, symbol: str, reservation: Reservation | None = None) -> Any:
-        # Two attempts at most: a failed poll is retried by the schedule, not by piling up.
+        # One attempt: the poller plans 99 % of the OI lane, so an immediate retry would build a
+        # backlog; a failed symbol waits for its next turn in the schedule instead.
         return await self.get_json(
             "/fapi/v1/openInterest",
             {"symbol": symbol},
             lane=Lane.OI,
             weight=1,
-            attempts=2,
+            attempts=1,
             reservation=reservation,
         )
 
