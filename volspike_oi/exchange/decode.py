@@ -9,12 +9,14 @@ with readable messages naming the field.
 from __future__ import annotations
 
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import attrs
 import cattrs
 from cattrs.preconf.json import make_converter
+
+from volspike_oi.strict import format_error, register_strict_hooks
 
 T = TypeVar("T")
 
@@ -27,40 +29,7 @@ class DecodeError(ValueError):
         self.messages = messages
 
 
-def _decimal_from_str(value: object, _: type) -> Decimal:
-    if not isinstance(value, str):
-        raise ValueError(f"expected a decimal string, got {type(value).__name__}")
-    try:
-        out = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"invalid decimal {value!r}") from None
-    if not out.is_finite():
-        raise ValueError(f"invalid decimal {value!r}")
-    return out
-
-
-def _strict_int(value: object, _: type) -> int:
-    if type(value) is not int:
-        raise ValueError(f"expected an integer, got {type(value).__name__}")
-    return value
-
-
-def _strict_str(value: object, _: type) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {type(value).__name__}")
-    return value
-
-
-def _format(exc: BaseException, type_: type | None) -> str:
-    if isinstance(exc, ValueError) and not isinstance(exc, cattrs.BaseValidationError):
-        return str(exc)
-    return cattrs.v.format_exception(exc, type_)
-
-
-_CONVERTER = make_converter(forbid_extra_keys=False, use_alias=True)
-_CONVERTER.register_structure_hook(Decimal, _decimal_from_str)
-_CONVERTER.register_structure_hook(int, _strict_int)
-_CONVERTER.register_structure_hook(str, _strict_str)
+_CONVERTER = register_strict_hooks(make_converter(forbid_extra_keys=False, use_alias=True))
 
 
 @attrs.frozen
@@ -123,7 +92,7 @@ def decode(doc: Any, cls: type[T], what: str) -> T:
         return _CONVERTER.structure(doc, cls)
     except cattrs.BaseValidationError as exc:
         raise DecodeError(
-            what, cattrs.transform_error(exc, path=what, format_exception=_format)
+            what, cattrs.transform_error(exc, path=what, format_exception=format_error)
         ) from None
     except (ValueError, TypeError, AttributeError) as exc:
         raise DecodeError(what, [str(exc)]) from None

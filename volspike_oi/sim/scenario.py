@@ -16,6 +16,7 @@ import attrs
 import cattrs
 
 from volspike_oi.sim.faults import Faults
+from volspike_oi.strict import format_error, register_strict_hooks
 
 
 class ScenarioError(ValueError):
@@ -88,53 +89,14 @@ NO_EVENTS = Scenario()
 """A quiet market: only the random walks move."""
 
 
-def _strict_float(v: object, _: type) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise ValueError(f"expected a number, got {type(v).__name__}")
-    if not math.isfinite(v):
-        raise ValueError(f"expected a finite number, got {v}")
-    return float(v)
-
-
-def _strict_int(v: object, _: type) -> int:
-    if type(v) is not int:
-        raise ValueError(f"expected an integer, got {type(v).__name__}")
-    return v
-
-
-def _strict_str(v: object, _: type) -> str:
-    if not isinstance(v, str):
-        raise ValueError(f"expected a string, got {type(v).__name__}")
-    return v
-
-
-def _strict_bool(v: object, _: type) -> bool:
-    if not isinstance(v, bool):
-        raise ValueError(f"expected true or false, got {type(v).__name__}")
-    return v
-
-
-_CONVERTER = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
-for _t, _hook in (
-    (float, _strict_float),
-    (int, _strict_int),
-    (str, _strict_str),
-    (bool, _strict_bool),
-):
-    _CONVERTER.register_structure_hook(_t, _hook)
-
-
-def _format_error(exc: BaseException, type_: type | None) -> str:
-    # Our strict hooks and the attrs validators explain themselves; cattrs' default text
-    # ("invalid value for type, expected float") would hide what was wrong.
-    if type(exc) is ValueError:
-        return str(exc)
-    return cattrs.v.format_exception(exc, type_)
+_CONVERTER = register_strict_hooks(
+    cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+)
 
 
 def _describe(exc: cattrs.BaseValidationError, where: str) -> str:
     """cattrs' "message @ path" lines as "path: message", like the other scenario errors."""
-    lines = cattrs.transform_error(exc, path=where, format_exception=_format_error)
+    lines = cattrs.transform_error(exc, path=where, format_exception=format_error)
     return "; ".join(f"{path}: {msg}" for msg, _, path in (ln.rpartition(" @ ") for ln in lines))
 
 
