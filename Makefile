@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install test lint format pytest demo run sim bench lock clean
+.PHONY: install test lint format pytest demo run sim bench lock clean db-migrate db-retention db-shell
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,19 @@ demo: $(STAMP)
 ## run: the service against real Binance (settings from the environment, see ops/.env.example)
 run: $(STAMP)
 	$(BIN)/volspike-oi serve
+
+## db-migrate: create or upgrade the schema (DATABASE_URL, else the embedded Postgres)
+db-migrate: $(STAMP)
+	$(BIN)/volspike-oi db migrate
+
+## db-retention: drop daily sample partitions older than DAYS (default 30)
+DAYS ?= 30
+db-retention: $(STAMP)
+	$(BIN)/volspike-oi db retention --days $(DAYS)
+
+## db-shell: psql on whichever database the service uses
+db-shell: $(STAMP)
+	$(BIN)/volspike-oi db shell
 
 ## sim: run the Binance simulator on localhost:9100 (600 perps, seed 1)
 sim: $(STAMP)

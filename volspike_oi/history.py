@@ -82,3 +82,17 @@ class OiHistory:
 
     def since(self, t_from: float) -> list[tuple[float, float]]:
         return [self._at(i) for i in range(self._first_at_or_after(t_from), self._size)]
+
+    def merge_older(self, samples: list[tuple[float, float]]) -> int:
+        """Put `samples` older than the oldest held one in front (a backfill arriving after the
+        first live samples); the newest `capacity` of all are kept. Returns how many were added."""
+        oldest = self._at(0)[0] if self._size else float("inf")
+        older = sorted(s for s in samples if s[0] < oldest)
+        if not older:
+            return 0
+        combined = older + list(self)
+        kept = combined[-len(self._times) :]
+        self._start, self._size = 0, 0
+        for t, oi in kept:
+            self.append(t, oi)
+        return len(older)

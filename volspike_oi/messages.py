@@ -86,3 +86,14 @@ class OiAlert:
     baseline_samples: int
     usd_change: float | None = None
     source: str = "oi_realtime_poller"
+
+
+@attrs.frozen
+class HistoryBackfill:
+    """warm start / backfill → alert evaluator: older samples of one symbol for its ring buffer."""
+
+    symbol: str
+    samples: tuple[tuple[float, float], ...]
+    """(epoch seconds, contracts), oldest first."""
+    source: str
+    """"postgres" (warm restart) or "openInterestHist" (first start)."""

@@ -41,6 +41,10 @@ MARK_STREAM_FRAMES = "mark_stream_frames_total"
 MARK_STREAM_RECONNECTS = "mark_stream_reconnects_total"
 MARK_REST_FALLBACKS = "mark_rest_fallback_calls_total"
 SAMPLES_WITHOUT_MARK = "oi_samples_without_mark_total"
+STORE_ROWS_WRITTEN = "store_rows_written_total"
+STORE_WRITE_FAILURES = "store_write_failures_total"
+STORE_DROPPED = "store_samples_dropped_total"
+BACKFILL_CALLS = "backfill_open_interest_hist_calls_total"
 
 
 def actor_restarts(name: str) -> str:

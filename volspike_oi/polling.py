@@ -9,6 +9,7 @@ interval stretches and the plan says so. Spare budget polls the other perps more
 from __future__ import annotations
 
 import heapq
+import math
 
 import attrs
 
@@ -46,41 +47,46 @@ def plan_polls(
     max_s: float,
     other_max_s: float = OTHER_MAX_INTERVAL_S,
 ) -> PollPlan:
-    """The intervals for `n_liquid` + `n_other` symbols sharing `oi_per_min` requests a minute."""
+    """The intervals for `n_liquid` + `n_other` symbols sharing `oi_per_min` requests a minute.
+
+    Order of sacrifice when the budget is short: first the liquid interval stretches from the
+    design value towards `max_s` (others keep 5-minute coverage); then liquid symbols keep
+    `max_s` and the others stretch beyond 5 minutes; liquid symbols are never starved for
+    non-liquid ones.
+    """
     design = design_interval(n_liquid, oi_per_min, min_s, max_s)
     capacity = oi_per_min * PLAN_UTILISATION / 60.0  # polls per second
     other_need = n_other / other_max_s
-    liquid_capacity = capacity - other_need
-    liquid_need = n_liquid / design
     too_small = "budget too small even for the 5-minute coverage of non-liquid perps"
     if n_liquid == 0:
         liquid, fits = design, other_need <= capacity
         note = "no liquid symbols" if fits else too_small
-    elif liquid_need <= liquid_capacity:
-        liquid, fits, note = design, True, "design interval fits the budget"
-    elif liquid_capacity > 0:
-        liquid, fits = n_liquid / liquid_capacity, False
-        note = (
-            f"budget wins: {60 * capacity:.0f} polls/min cannot give {n_liquid} liquid symbols "
-            f"{design:.1f} s and {n_other} others {other_max_s:.0f} s"
-        )
     else:
-        liquid, fits, note = float("inf"), False, too_small
-    spare = max(0.0, capacity - (n_liquid / liquid if n_liquid and liquid != float("inf") else 0.0))
+        liquid_room = capacity - other_need
+        if n_liquid / design <= liquid_room:
+            liquid, fits, note = design, True, "design interval fits the budget"
+        elif n_liquid / max_s <= liquid_room:
+            liquid, fits = n_liquid / liquid_room, False
+            note = (
+                f"budget wins: {60 * capacity:.0f} polls/min cannot give {n_liquid} liquid symbols "
+                f"{design:.1f} s and {n_other} others {other_max_s:.0f} s"
+            )
+        else:
+            liquid, fits = max(max_s, n_liquid / capacity), False
+            note = (
+                f"{too_small}: liquid symbols first, every {max(max_s, n_liquid / capacity):.1f} s"
+            )
+    spare = max(0.0, capacity - n_liquid / liquid)
     if n_other == 0:
         other = other_max_s
-    elif spare > 0:
+    elif spare <= 0:
+        other = math.inf
+    elif n_other / spare > other_max_s:
+        other = n_other / spare  # the budget wins: coverage stretches beyond 5 minutes
+    else:
         # Spare polls go to the others, but never faster than a liquid symbol is polled.
         other = min(other_max_s, max(n_other / spare, liquid if n_liquid else min_s, min_s))
-        if other_need > capacity:
-            # Not even the 5-minute coverage fits: the budget wins here too.
-            other = n_other / spare
-    else:
-        other = float("inf")
-    per_min = 60.0 * (
-        (n_liquid / liquid if n_liquid and liquid != float("inf") else 0.0)
-        + (n_other / other if n_other and other != float("inf") else 0.0)
-    )
+    per_min = 60.0 * (n_liquid / liquid + (n_other / other if n_other else 0.0))
     return PollPlan(liquid, other, design, per_min, fits, note)
 
 

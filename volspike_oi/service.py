@@ -17,19 +17,35 @@ import attrs
 import httpx
 import trio
 
-from volspike_oi.actors import alert_evaluator, classifier, exchange_info, mark_prices, oi_poller
+from volspike_oi.actors import (
+    alert_evaluator,
+    backfill,
+    classifier,
+    exchange_info,
+    mark_prices,
+    oi_poller,
+    store_writer,
+)
 from volspike_oi.actors import status as status_actor
 from volspike_oi.actors.alert_evaluator import AlertState
 from volspike_oi.actors.oi_poller import PollerStatus
 from volspike_oi.actors.status import ServiceStatus
+from volspike_oi.actors.store_writer import WriterStatus
 from volspike_oi.alerts import AlertRules
 from volspike_oi.budget import WeightBudget
 from volspike_oi.clock import WallClock
 from volspike_oi.config import Settings
 from volspike_oi.exchange.client import BinanceClient
 from volspike_oi.mark_book import MarkPriceBook
-from volspike_oi.messages import OiAlert, OiSample, TrackedPerpetuals, UniverseUpdate
+from volspike_oi.messages import (
+    HistoryBackfill,
+    OiAlert,
+    OiSample,
+    TrackedPerpetuals,
+    UniverseUpdate,
+)
 from volspike_oi.metrics import Metrics
+from volspike_oi.store.protocol import Store
 from volspike_oi.supervisor import ActorHealth, supervise
 from volspike_oi.universe import Thresholds
 
@@ -41,6 +57,10 @@ UNIVERSE_BUFFER = 8
 SAMPLE_BUFFER = 1024
 """~35 samples/s at full rate: 30 s of slack for the evaluator before the poller waits."""
 ALERT_BUFFER = 256
+STORE_BUFFER = 4096
+"""The writer only appends to its own (bounded, counted) buffer, so this rarely fills."""
+WARM_START_S = 65 * 60
+"""Samples loaded from Postgres at start: the 60–30 min baseline window and a margin."""
 
 
 @attrs.define
@@ -56,6 +76,7 @@ class Service:
     alerts: AlertState
     status: ServiceStatus
     health: dict[str, ActorHealth]
+    writer: WriterStatus = attrs.Factory(WriterStatus)
 
 
 def alert_rules(settings: Settings) -> AlertRules:
@@ -76,6 +97,7 @@ async def run(
     transport: httpx.AsyncBaseTransport | None = None,
     clock: WallClock | None = None,
     rng: random.Random | None = None,
+    store: Store | None = None,
     sample_subscribers: Sequence[trio.MemorySendChannel[OiSample]] = (),
     alert_subscribers: Sequence[trio.MemorySendChannel[OiAlert]] = (),
     task_status: trio.TaskStatus[Service] = trio.TASK_STATUS_IGNORED,
@@ -100,9 +122,31 @@ async def run(
     status_universe_tx, status_universe_rx = trio.open_memory_channel[UniverseUpdate](
         UNIVERSE_BUFFER
     )
-    samples_tx, samples_rx = trio.open_memory_channel[OiSample](SAMPLE_BUFFER)
+    backfill_universe_tx, backfill_universe_rx = trio.open_memory_channel[UniverseUpdate](
+        UNIVERSE_BUFFER
+    )
+    store_universe_tx, store_universe_rx = trio.open_memory_channel[UniverseUpdate](UNIVERSE_BUFFER)
+    samples_tx, samples_rx = trio.open_memory_channel[OiSample | HistoryBackfill](SAMPLE_BUFFER)
+    store_samples_tx, store_samples_rx = trio.open_memory_channel[OiSample](STORE_BUFFER)
+    store_alerts_tx, store_alerts_rx = trio.open_memory_channel[OiAlert](ALERT_BUFFER)
     alerts_enabled = settings.oi_alerts_enabled
-    sample_outs = ([samples_tx] if alerts_enabled else []) + list(sample_subscribers)
+    storing = store is not None
+    # A disabled consumer is left out of its producers' outputs: nobody would read its channel.
+    sample_outs: list[trio.MemorySendChannel[OiSample]] = [
+        *([samples_tx] if alerts_enabled else []),
+        *([store_samples_tx] if storing else []),
+        *sample_subscribers,
+    ]
+    alert_outs: list[trio.MemorySendChannel[OiAlert]] = [
+        *([store_alerts_tx] if storing else []),
+        *alert_subscribers,
+    ]
+    universe_outs: list[trio.MemorySendChannel[UniverseUpdate]] = [
+        *([poller_universe_tx] if settings.oi_realtime_enabled else []),
+        *([backfill_universe_tx] if alerts_enabled else []),
+        *([store_universe_tx] if storing else []),
+        status_universe_tx,
+    ]
     async with (
         httpx.AsyncClient(transport=transport, headers={"Accept-Encoding": "gzip"}) as http,
         tracked_tx,
@@ -111,8 +155,16 @@ async def run(
         poller_universe_rx,
         status_universe_tx,
         status_universe_rx,
+        backfill_universe_tx,
+        backfill_universe_rx,
+        store_universe_tx,
+        store_universe_rx,
         samples_tx,
         samples_rx,
+        store_samples_tx,
+        store_samples_rx,
+        store_alerts_tx,
+        store_alerts_rx,
         trio.open_nursery() as nursery,
     ):
         client = BinanceClient(
@@ -135,7 +187,7 @@ async def run(
             health = service.health[name] = ActorHealth(name, critical)
             if not enabled:
                 health.state = "disabled"
-                log.info("actor %s disabled by its feature flag", name)
+                log.info("actor %s disabled", name)
                 return
             bound = functools.partial(actor, **kw)
             await nursery.start(functools.partial(supervise, name, bound, health, metrics))
@@ -153,18 +205,45 @@ async def run(
             clock=clock,
             every_s=settings.status_log_sec,
         )
+        if store is not None:
+            await start(
+                "store_writer",
+                store_writer.run,
+                True,
+                store=store,
+                clock=clock,
+                samples_in=store_samples_rx,
+                alerts_in=store_alerts_rx,
+                universe_in=store_universe_rx,
+                status=service.writer,
+                metrics=metrics,
+            )
         await start(
             "alert_evaluator",
             alert_evaluator.run,
             False,
             enabled=alerts_enabled,
             samples_in=samples_rx,
-            outs=list(alert_subscribers),
+            outs=alert_outs,
             state=service.alerts,
             metrics=metrics,
             rules=alert_rules(settings),
             history_hours=settings.oi_history_hours,
             min_interval_s=settings.min_interval_sec,
+        )
+        if store is not None and alerts_enabled:
+            await _warm_start(store, clock, samples_tx)
+        await start(
+            "backfill",
+            backfill.run,
+            False,
+            enabled=alerts_enabled,
+            client=client,
+            clock=clock,
+            universe_in=backfill_universe_rx,
+            out=samples_tx,
+            state=service.alerts,
+            metrics=metrics,
         )
         await start(
             "mark_prices",
@@ -194,6 +273,7 @@ async def run(
             status=service.poller,
             min_interval_s=settings.min_interval_sec,
             max_interval_s=settings.max_interval_sec,
+            rng=rng,
         )
         await start(
             "classifier",
@@ -202,8 +282,7 @@ async def run(
             client=client,
             clock=clock,
             tracked_in=tracked_rx,
-            outs=([poller_universe_tx] if settings.oi_realtime_enabled else [])
-            + [status_universe_tx],
+            outs=universe_outs,
             thresholds=Thresholds(
                 settings.oi_liquid_enter_quote_24h, settings.oi_liquid_exit_quote_24h
             ),
@@ -225,3 +304,21 @@ async def run(
             ", ".join(f"{n}={h.state}" for n, h in service.health.items()),
         )
         task_status.started(service)
+
+
+async def _warm_start(
+    store: Store, clock: WallClock, out: trio.MemorySendChannel[OiSample | HistoryBackfill]
+) -> None:
+    """Reload the last hour of samples so alerts work at once after a restart."""
+    try:
+        recent = await store.recent_samples(clock.now() - WARM_START_S)
+    except Exception as exc:  # the database may be down at start; the service still runs
+        log.warning("warm start skipped: cannot read recent samples (%s)", exc)
+        return
+    for symbol, samples in recent.items():
+        await out.send(HistoryBackfill(symbol, tuple(samples), "postgres"))
+    log.info(
+        "warm start: %d samples of %d symbols from Postgres",
+        sum(map(len, recent.values())),
+        len(recent),
+    )

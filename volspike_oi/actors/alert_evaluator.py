@@ -16,7 +16,7 @@ import trio
 from volspike_oi import metrics as m
 from volspike_oi.alerts import AlertGate, AlertRules, baseline, measure
 from volspike_oi.history import OiHistory, capacity_for
-from volspike_oi.messages import OiAlert, OiSample
+from volspike_oi.messages import HistoryBackfill, OiAlert, OiSample
 from volspike_oi.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,16 @@ def judge(
     )
 
 
+def absorb(backfill: HistoryBackfill, state: AlertState, capacity: int) -> int:
+    """Older samples (warm restart, openInterestHist) into the symbol's ring buffer."""
+    history = state.histories.get(backfill.symbol)
+    if history is None:
+        history = state.histories[backfill.symbol] = OiHistory(capacity)
+    return history.merge_older(list(backfill.samples))
+
+
 async def run(
-    samples_in: trio.MemoryReceiveChannel[OiSample],
+    samples_in: trio.MemoryReceiveChannel[OiSample | HistoryBackfill],
     outs: list[trio.MemorySendChannel[OiAlert]],
     state: AlertState,
     metrics: Metrics,
@@ -80,8 +88,12 @@ async def run(
     gate = AlertGate()
     capacity = capacity_for(history_hours, min_interval_s)
     task_status.started()
-    async for sample in samples_in:
-        alert = judge(sample, state, gate, rules, capacity)
+    async for item in samples_in:
+        if isinstance(item, HistoryBackfill):
+            added = absorb(item, state, capacity)
+            log.debug("%s: %d older samples from %s", item.symbol, added, item.source)
+            continue
+        alert = judge(item, state, gate, rules, capacity)
         if alert is None:
             continue
         metrics.inc(m.ALERTS)

@@ -1,6 +1,7 @@
 """`python -m volspike_oi.bench` (make bench): every benchmark section in turn."""
 
-from volspike_oi.bench import service, sim
+from volspike_oi.bench import service, sim, store
 
 sim.run()
 service.run()
+store.run()

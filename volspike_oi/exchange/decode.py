@@ -67,6 +67,14 @@ class PremiumIndex:
 
 
 @attrs.frozen
+class OpenInterestHistRow:
+    symbol: str
+    sum_open_interest: Decimal = attrs.field(alias="sumOpenInterest")
+    timestamp_ms: int = attrs.field(alias="timestamp")
+    """An integer on the live API (the docs example's string is wrong)."""
+
+
+@attrs.frozen
 class MarkPriceUpdate:
     symbol: str = attrs.field(alias="s")
     mark_price: Decimal = attrs.field(alias="p")

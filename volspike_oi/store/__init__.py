@@ -1,0 +1,1 @@
+"""Postgres, the only store: schema and migrations, the embedded server, batched writes."""

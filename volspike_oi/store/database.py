@@ -1,0 +1,202 @@
+"""Writes and reads of the store, as sync psycopg in worker threads.
+
+psycopg's async API needs asyncio (it calls `asyncio.get_running_loop()`), so under trio every
+database call runs in `trio.to_thread.run_sync` on one dedicated thread slot (`CapacityLimiter(1)`):
+the connection is used by one operation at a time, and database slowness never takes the
+threads trio's own DNS lookups use. Writes are idempotent (COPY into a temporary table, then
+`INSERT … ON CONFLICT DO NOTHING` on the natural key), so a batch retried after an unknown
+outcome is never doubled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import attrs
+import psycopg
+import trio
+
+from volspike_oi.messages import OiAlert, OiSample, UniverseUpdate
+from volspike_oi.store.schema import ensure_partitions, migrate
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CONNECT_TIMEOUT_S = 5
+STATEMENT_TIMEOUT_MS = 30_000
+SAMPLE_COLUMNS = "symbol, ts, open_interest, open_interest_usd, mark_price, source, exchange_time"
+
+
+def utc(epoch_s: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch_s, tz=dt.UTC)
+
+
+def sample_row(sample: OiSample) -> tuple[Any, ...]:
+    return (
+        sample.symbol,
+        utc(sample.received_at),
+        sample.contracts,
+        sample.usd,
+        sample.mark_price,
+        sample.source,
+        utc(sample.exchange_time_ms / 1000),
+    )
+
+
+@attrs.frozen
+class WriteBatch:
+    samples: Sequence[OiSample] = ()
+    alerts: Sequence[OiAlert] = ()
+    universes: Sequence[UniverseUpdate] = ()
+
+    def __len__(self) -> int:
+        return len(self.samples) + len(self.alerts) + len(self.universes)
+
+
+def write_samples(conn: psycopg.Connection, rows: Sequence[tuple[Any, ...]]) -> int:
+    """COPY `rows` in, skipping any already stored; returns how many were new."""
+    if not rows:
+        return 0
+    # One transaction (a savepoint inside write_batch's): on an autocommit connection the COPY
+    # would commit on its own and ON COMMIT DELETE ROWS would empty the stage before the INSERT.
+    with conn.transaction(), conn.cursor() as cur:
+        ensure_partitions(conn, {row[1].date() for row in rows})
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS oi_stage (symbol text, ts timestamptz, "
+            "open_interest numeric, open_interest_usd numeric, mark_price numeric, source text, "
+            "exchange_time timestamptz) ON COMMIT DELETE ROWS"
+        )
+        with cur.copy(f"COPY oi_stage ({SAMPLE_COLUMNS}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(
+            f"INSERT INTO open_interest_snapshots ({SAMPLE_COLUMNS}) "
+            f"SELECT {SAMPLE_COLUMNS} FROM oi_stage ORDER BY ts "
+            "ON CONFLICT (symbol, ts, source) DO NOTHING"
+        )
+        return cur.rowcount
+
+
+def write_alerts(conn: psycopg.Connection, alerts: Sequence[OiAlert]) -> None:
+    for a in alerts:
+        conn.execute(
+            "INSERT INTO open_interest_alerts (symbol, direction, baseline, current, pct_change, "
+            "abs_change, source, ts, baseline_samples, usd_change) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (symbol, direction, ts) DO NOTHING",
+            (
+                a.symbol,
+                a.direction,
+                a.baseline,
+                a.current,
+                a.pct_change,
+                a.abs_change,
+                a.source,
+                utc(a.timestamp),
+                a.baseline_samples,
+                a.usd_change,
+            ),
+        )
+
+
+def write_universe(conn: psycopg.Connection, update: UniverseUpdate) -> None:
+    at = utc(update.classified_at)
+    th = update.thresholds
+    for symbol in sorted(update.entered | update.exited):
+        conn.execute(
+            "INSERT INTO open_interest_universe_events (symbol, event, quote_volume_24h, "
+            "enter_threshold, exit_threshold, ts) VALUES (%s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (symbol, event, ts) DO NOTHING",
+            (
+                symbol,
+                "enter" if symbol in update.entered else "exit",
+                update.quote_volume_24h.get(symbol),
+                th.enter_quote_24h,
+                th.exit_quote_24h,
+                at,
+            ),
+        )
+    conn.execute(
+        "DELETE FROM open_interest_liquid_symbols WHERE NOT (symbol = ANY(%s))",
+        ([m.symbol for m in update.liquid],),
+    )
+    for member in update.liquid:
+        conn.execute(
+            "INSERT INTO open_interest_liquid_symbols (symbol, quote_volume_24h, entered_at, "
+            "last_seen_at) VALUES (%s, %s, %s, %s) ON CONFLICT (symbol) DO UPDATE SET "
+            "quote_volume_24h = EXCLUDED.quote_volume_24h, last_seen_at = EXCLUDED.last_seen_at",
+            (member.symbol, member.quote_volume_24h, utc(member.entered_at), at),
+        )
+
+
+def write_batch(conn: psycopg.Connection, batch: WriteBatch) -> int:
+    """Everything in `batch`, in one transaction; returns the number of new sample rows."""
+    with conn.transaction():
+        inserted = write_samples(conn, [sample_row(s) for s in batch.samples])
+        write_alerts(conn, batch.alerts)
+        for update in batch.universes:
+            write_universe(conn, update)
+    return inserted
+
+
+def recent_samples(conn: psycopg.Connection, since: float) -> dict[str, list[tuple[float, float]]]:
+    """(epoch seconds, contracts) per symbol since `since`, oldest first."""
+    out: dict[str, list[tuple[float, float]]] = {}
+    rows = conn.execute(
+        "SELECT symbol, extract(epoch FROM ts)::float8, open_interest::float8 "
+        "FROM open_interest_snapshots WHERE ts >= %s ORDER BY symbol, ts",
+        (utc(since),),
+    ).fetchall()
+    for symbol, t, oi in rows:
+        out.setdefault(symbol, []).append((t, oi))
+    return out
+
+
+def connect(uri: str) -> psycopg.Connection:
+    return psycopg.connect(
+        uri,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+        autocommit=True,
+    )
+
+
+class PostgresStore:
+    """The async face of the store: each call runs on the one database thread slot."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self._conn: psycopg.Connection | None = None
+        self._limiter = trio.CapacityLimiter(1)
+
+    async def _run(self, fn: Callable[[psycopg.Connection], T]) -> T:
+        def call() -> T:
+            if self._conn is None or self._conn.closed:
+                self._conn = connect(self.uri)
+            try:
+                return fn(self._conn)
+            except psycopg.OperationalError:
+                # The server went away or the link broke: start from a fresh connection.
+                self._conn.close()
+                self._conn = None
+                raise
+
+        return await trio.to_thread.run_sync(call, limiter=self._limiter)
+
+    async def migrate(self) -> int:
+        return await self._run(migrate)
+
+    async def write(self, batch: WriteBatch) -> int:
+        return await self._run(lambda conn: write_batch(conn, batch))
+
+    async def recent_samples(self, since: float) -> dict[str, list[tuple[float, float]]]:
+        return await self._run(lambda conn: recent_samples(conn, since))
+
+    async def aclose(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await trio.to_thread.run_sync(conn.close, limiter=self._limiter)
