@@ -95,9 +95,12 @@ async def _stop_within(process: trio.Process, seconds: float) -> int:
         return await process.wait()
 
 
-async def test_serve_without_network_logs_a_clear_error_keeps_retrying_and_stops_on_sigterm():
+async def test_serve_without_network_logs_a_clear_error_keeps_retrying_and_stops_on_sigterm(
+    tmp_path,
+):
     env = {
         **os.environ,
+        "VOLSPIKE_DATA_DIR": str(tmp_path),
         # Port 9 on loopback refuses connections: what "no network" looks like to a client.
         "BINANCE_FAPI_URL": "http://127.0.0.1:9",
         "BINANCE_FSTREAM_URL": "ws://127.0.0.1:9",
@@ -116,8 +119,13 @@ async def test_serve_without_network_logs_a_clear_error_keeps_retrying_and_stops
             await process.wait()
 
 
-async def test_demo_logs_status_lines_and_stops_on_sigterm_within_5_s():
-    env = {**os.environ, "STATUS_LOG_SEC": "2", "SIM_SYMBOLS": "80"}
+async def test_demo_logs_status_lines_and_stops_on_sigterm_within_5_s(tmp_path):
+    env = {
+        **os.environ,
+        "STATUS_LOG_SEC": "2",
+        "SIM_SYMBOLS": "80",
+        "VOLSPIKE_DATA_DIR": str(tmp_path),
+    }
     process = await trio.lowlevel.open_process([*VOLSPIKE, "demo"], stderr=subprocess.PIPE, env=env)
     try:
         seen = await _wait_for(process, rb"status: universe 80/\d+ liquid .*OI polls \d+/min", 30)

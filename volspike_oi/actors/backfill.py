@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 ROWS = 13
 """13 five-minute rows: the last hour, both ends included."""
 COVERED_IF_OLDER_THAN_S = 55 * 60
+FAILURES_BEFORE_PAUSE = 5
+PAUSE_S = 30.0
+"""After this many failures in a row the exchange looks down: wait before the next symbol."""
 """A symbol whose history already reaches this far back needs no backfill."""
 
 
@@ -54,13 +57,19 @@ async def run(
         done |= update.liquid_symbols
         if todo:
             log.info("backfilling %d liquid symbols from openInterestHist", len(todo))
+        failures = 0
         for symbol in todo:
+            if failures >= FAILURES_BEFORE_PAUSE:
+                await trio.sleep(PAUSE_S)
+                failures = 0
             try:
                 doc = await client.open_interest_hist(symbol, "5m", ROWS)
                 rows = decode_list(doc, OpenInterestHistRow, "openInterestHist")
             except (ExchangeError, DecodeError) as exc:
+                failures += 1
                 log.warning("openInterestHist %s failed: %s", symbol, exc)
                 continue
+            failures = 0
             metrics.inc(m.BACKFILL_CALLS)
             samples = tuple(
                 sorted((r.timestamp_ms / 1000, float(r.sum_open_interest)) for r in rows)

@@ -26,7 +26,6 @@ from volspike_oi.exchange.client import (
     ExchangeError,
     InvalidSymbol,
     RateLimited,
-    backoff_s,
 )
 from volspike_oi.exchange.decode import DecodeError, OpenInterest, decode
 from volspike_oi.mark_book import MarkPriceBook
@@ -41,6 +40,7 @@ MAX_IN_FLIGHT = 128
 REPLAN_CHECK_S = 10.0
 INVALID_SYMBOL_QUARANTINE_S = 900.0
 FAILURES_BEFORE_PAUSE = 20
+PAUSE_MAX_S = 60.0
 """Consecutive failed polls after which the exchange is treated as down and polling pauses."""
 """A -1121 symbol is skipped until the tracked set changes or this long has passed."""
 
@@ -188,7 +188,8 @@ async def run(
             if failures >= FAILURES_BEFORE_PAUSE:
                 # The exchange looks down: back off (jittered, exponential) instead of spending
                 # the budget on requests that fail; one probe poll follows each pause.
-                pause = backoff_s(pauses + 3, rng)
+                ceiling = min(PAUSE_MAX_S, 2.0 ** (pauses + 1))
+                pause = ceiling / 2 + rng.uniform(0, ceiling / 2)  # "equal jitter": never ~0
                 log.warning("%d OI polls failed in a row; pausing %.1f s", failures, pause)
                 pauses += 1
                 failures = FAILURES_BEFORE_PAUSE - 1

@@ -30,6 +30,8 @@ BATCH_ROWS = 5000
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 15.0
 SHUTDOWN_FLUSH_S = 10.0
+PARTITIONS_AHEAD_DAYS = 2
+PARTITION_CHECK_S = 3600.0
 DEFAULT_MAX_BUFFERED = 150_000
 """Over an hour of samples at the full 2400 requests a minute."""
 
@@ -112,6 +114,14 @@ async def run(
         metrics.inc(m.STORE_ROWS_WRITTEN, len(batch.samples))
         return True
 
+    async def partitions_ahead() -> None:
+        while True:
+            try:
+                await store.prepare_partitions(clock.now(), PARTITIONS_AHEAD_DAYS)
+            except Exception as exc:  # the writer creates any missing day on demand anyway
+                log.warning("could not create partitions ahead: %s", exc)
+            await trio.sleep(PARTITION_CHECK_S)
+
     async def flusher() -> None:
         nonlocal wake
         retry_s = RETRY_FIRST_S
@@ -146,6 +156,7 @@ async def run(
             nursery.start_soon(take_alerts)
             nursery.start_soon(take_universe)
             nursery.start_soon(flusher)
+            nursery.start_soon(partitions_ahead)
             task_status.started()
     finally:
         # Shutdown (or a crash): give what is buffered one bounded chance to land.

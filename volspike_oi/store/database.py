@@ -196,6 +196,12 @@ class PostgresStore:
     async def recent_samples(self, since: float) -> dict[str, list[tuple[float, float]]]:
         return await self._run(lambda conn: recent_samples(conn, since))
 
+    async def prepare_partitions(self, now: float, days_ahead: int) -> None:
+        """Create the daily partitions from today to `days_ahead` days on, ahead of need."""
+        today = utc(now).date()
+        days = {today + dt.timedelta(days=k) for k in range(days_ahead + 1)}
+        await self._run(lambda conn: ensure_partitions(conn, days))
+
     async def aclose(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
