@@ -204,6 +204,7 @@ async def run(
             metrics=metrics,
             clock=clock,
             every_s=settings.status_log_sec,
+            writer=service.writer if store is not None else None,
         )
         if store is not None:
             await start(

@@ -13,6 +13,7 @@ import trio
 
 from tests.conftest import START_MS
 from tests.service_harness import start_stack, wait_until
+from volspike_oi import metrics as m
 from volspike_oi.sim import BinanceSim, SimSettings
 from volspike_oi.store.database import PostgresStore, connect
 from volspike_oi.store.schema import ensure_partitions, migrate
@@ -83,4 +84,23 @@ async def test_a_restarted_service_can_alert_at_once_from_stored_history(pg_uri:
     with psycopg.connect(pg_uri) as conn:
         rows = conn.execute("SELECT symbol, direction FROM open_interest_alerts").fetchall()
     assert rows == [(symbol, "UP")]
+    await store.aclose()
+
+
+async def test_a_first_start_on_an_empty_database_backfills_the_baseline(pg_uri: str):
+    store = PostgresStore(pg_uri)
+    await store.migrate()
+    async with trio.open_nursery() as nursery:
+        stack = await start_stack(nursery, sim={"symbols": 40}, env=QUIET, store=store)
+        service = stack.service
+        await wait_until(lambda: service.status.universe is not None, 10)
+        assert service.status.universe is not None
+        liquid = service.status.universe.liquid_symbols
+        await wait_until(lambda: service.metrics.get(m.BACKFILL_CALLS) >= len(liquid), 30)
+        nursery.cancel_scope.cancel()
+    start = START_MS / 1000
+    for symbol in liquid:
+        oldest = next(iter(service.alerts.histories[symbol]))[0]
+        assert oldest <= start - 55 * 60  # the 60–30 min baseline window is covered at once
+    assert stored_rows(pg_uri) > 0
     await store.aclose()

@@ -14,6 +14,7 @@ import trio
 
 from volspike_oi import metrics as m
 from volspike_oi.actors.oi_poller import PollerStatus
+from volspike_oi.actors.store_writer import WriterStatus
 from volspike_oi.budget import WeightBudget
 from volspike_oi.clock import WallClock
 from volspike_oi.mark_book import MarkPriceBook
@@ -40,6 +41,7 @@ def status_figures(
     book: MarkPriceBook,
     universe: UniverseUpdate | None,
     now: float,
+    writer: WriterStatus | None = None,
 ) -> dict[str, Any]:
     def rate(name: str) -> float:
         return (current.get(name, 0) - previous.get(name, 0)) / minutes
@@ -70,6 +72,13 @@ def status_figures(
         "fresh_marks": book.fresh_count(now),
         "mark_source": "stream" if now - book.last_stream_frame_at <= 5 else "rest-fallback",
         "hold_s": max(0.0, budget.hold_until - now),
+        "store": None
+        if writer is None
+        else {
+            "buffered": writer.buffered,
+            "dropped": writer.dropped,
+            "down_s": None if writer.down_since is None else now - writer.down_since,
+        },
     }
 
 
@@ -80,6 +89,10 @@ def format_line(f: dict[str, Any]) -> str:
     errors = " ".join(f"{k}:{v:.0f}" for k, v in f["errors_per_min"].items())
     fits = "" if f["interval_fits"] in (True, None) else " budget-bound"
     hold = f" | HOLD {f['hold_s']:.0f}s" if f["hold_s"] > 0 else ""
+    store = f["store"]
+    if store is not None:
+        down = "" if store["down_s"] is None else f", DATABASE DOWN {store['down_s']:.0f}s"
+        hold += f" | store buffered {store['buffered']} dropped {store['dropped']}{down}"
     return (
         f"status: universe {f['tracked']}/{f['liquid']} liquid | interval {secs(f['interval_s'])} "
         f"(design {secs(f['design_interval_s'])}, achieved {secs(f['achieved_interval_s'])}{fits}) | "
@@ -99,6 +112,7 @@ async def run(
     clock: WallClock,
     *,
     every_s: float,
+    writer: WriterStatus | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     async def follow_universe() -> None:
@@ -113,7 +127,15 @@ async def run(
             await trio.sleep(every_s)
             current = metrics.snapshot()
             figures = status_figures(
-                previous, current, every_s / 60, poller, budget, book, status.universe, clock.now()
+                previous,
+                current,
+                every_s / 60,
+                poller,
+                budget,
+                book,
+                status.universe,
+                clock.now(),
+                writer,
             )
             previous = current
             status.last_minute = figures

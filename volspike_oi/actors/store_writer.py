@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from typing import TypeVar
 
 import attrs
 import trio
@@ -24,6 +25,8 @@ from volspike_oi.store.database import WriteBatch
 from volspike_oi.store.protocol import Store
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 FLUSH_EVERY_S = 1.0
 BATCH_ROWS = 5000
@@ -159,7 +162,11 @@ async def run(
             nursery.start_soon(partitions_ahead)
             task_status.started()
     finally:
-        # Shutdown (or a crash): give what is buffered one bounded chance to land.
+        # Shutdown (or a crash): take what is still queued in the channels, then give
+        # everything buffered one bounded chance to land.
+        _drain(samples_in, samples)
+        _drain(alerts_in, alerts)
+        _drain(universe_in, universes)
         with trio.CancelScope(shield=True), trio.move_on_after(SHUTDOWN_FLUSH_S) as scope:
             try:
                 while await flush_once():
@@ -168,3 +175,11 @@ async def run(
                 log.error("final flush failed: %s; %d samples not written", exc, len(samples))
         if scope.cancelled_caught:
             log.error("final flush timed out; %d samples not written", len(samples))
+
+
+def _drain(channel: trio.MemoryReceiveChannel[T], into: deque[T]) -> None:
+    while True:
+        try:
+            into.append(channel.receive_nowait())
+        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+            return
