@@ -72,6 +72,7 @@ async def start_stack(
             "BINANCE_WEIGHT_LIMIT": str(sim_settings.weight_limit),
             # The 3 s stream carries the same prices at a third of the CPU cost in long tests.
             "MARK_PRICE_STREAM": "!markPrice@arr",
+            "HTTP_PORT": "0",
             **(env or {}),
         },
     )

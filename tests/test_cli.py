@@ -101,6 +101,7 @@ async def test_serve_without_network_logs_a_clear_error_keeps_retrying_and_stops
     env = {
         **os.environ,
         "VOLSPIKE_DATA_DIR": str(tmp_path),
+        "HTTP_PORT": "0",
         # Port 9 on loopback refuses connections: what "no network" looks like to a client.
         "BINANCE_FAPI_URL": "http://127.0.0.1:9",
         "BINANCE_FSTREAM_URL": "ws://127.0.0.1:9",
@@ -124,7 +125,9 @@ async def test_demo_logs_status_lines_and_stops_on_sigterm_within_5_s(tmp_path):
         **os.environ,
         "STATUS_LOG_SEC": "2",
         "SIM_SYMBOLS": "80",
+        "HTTP_PORT": "0",
         "VOLSPIKE_DATA_DIR": str(tmp_path),
+        "HTTP_PORT": "0",
     }
     process = await trio.lowlevel.open_process([*VOLSPIKE, "demo"], stderr=subprocess.PIPE, env=env)
     try:

@@ -405,6 +405,9 @@ class Settings:
         True,
         "Feature flag: the mark price WebSocket; off = premiumIndex (all) every 15 s only.",
     )
+    http_enabled: bool = setting(
+        "HTTP_ENABLED", True, "Feature flag: the HTTP/WebSocket API and debug pages."
+    )
     status_log_sec: float = setting(
         "STATUS_LOG_SEC",
         60.0,

@@ -45,6 +45,9 @@ STORE_ROWS_WRITTEN = "store_rows_written_total"
 STORE_WRITE_FAILURES = "store_write_failures_total"
 STORE_DROPPED = "store_samples_dropped_total"
 BACKFILL_CALLS = "backfill_open_interest_hist_calls_total"
+WS_CONNECTIONS = "ws_connections_total"
+FORWARD_POSTS = "forward_posts_total"
+FORWARD_FAILURES = "forward_failures_total"
 
 
 def actor_restarts(name: str) -> str:

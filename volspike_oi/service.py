@@ -8,6 +8,7 @@ shutdown cancels the one nursery, producers and consumers together. See ARCHITEC
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import random
@@ -22,9 +23,11 @@ from volspike_oi.actors import (
     backfill,
     classifier,
     exchange_info,
+    http_server,
     mark_prices,
     oi_poller,
     store_writer,
+    web_feed,
 )
 from volspike_oi.actors import status as status_actor
 from volspike_oi.actors.alert_evaluator import AlertState
@@ -45,9 +48,13 @@ from volspike_oi.messages import (
     UniverseUpdate,
 )
 from volspike_oi.metrics import Metrics
+from volspike_oi.store.database import PostgresStore
 from volspike_oi.store.protocol import Store
 from volspike_oi.supervisor import ActorHealth, supervise
 from volspike_oi.universe import Thresholds
+from volspike_oi.web.app import WebContext
+from volspike_oi.web.hub import Hub
+from volspike_oi.web.state import WebState
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +84,10 @@ class Service:
     status: ServiceStatus
     health: dict[str, ActorHealth]
     writer: WriterStatus = attrs.Factory(WriterStatus)
+    web: WebState = attrs.Factory(WebState)
+    hub: Hub = attrs.Factory(Hub)
+    http_binds: list[str] = attrs.Factory(list)
+    """Where the HTTP API listens, once started (["http://127.0.0.1:8080"])."""
 
 
 def alert_rules(settings: Settings) -> AlertRules:
@@ -129,26 +140,32 @@ async def run(
     samples_tx, samples_rx = trio.open_memory_channel[OiSample | HistoryBackfill](SAMPLE_BUFFER)
     store_samples_tx, store_samples_rx = trio.open_memory_channel[OiSample](STORE_BUFFER)
     store_alerts_tx, store_alerts_rx = trio.open_memory_channel[OiAlert](ALERT_BUFFER)
+    web_samples_tx, web_samples_rx = trio.open_memory_channel[OiSample](SAMPLE_BUFFER)
+    web_alerts_tx, web_alerts_rx = trio.open_memory_channel[OiAlert](ALERT_BUFFER)
+    web_universe_tx, web_universe_rx = trio.open_memory_channel[UniverseUpdate](UNIVERSE_BUFFER)
     alerts_enabled = settings.oi_alerts_enabled
     storing = store is not None
+    serving = settings.http_enabled
     # A disabled consumer is left out of its producers' outputs: nobody would read its channel.
     sample_outs: list[trio.MemorySendChannel[OiSample]] = [
         *([samples_tx] if alerts_enabled else []),
         *([store_samples_tx] if storing else []),
+        *([web_samples_tx] if serving else []),
         *sample_subscribers,
     ]
     alert_outs: list[trio.MemorySendChannel[OiAlert]] = [
         *([store_alerts_tx] if storing else []),
+        *([web_alerts_tx] if serving else []),
         *alert_subscribers,
     ]
     universe_outs: list[trio.MemorySendChannel[UniverseUpdate]] = [
         *([poller_universe_tx] if settings.oi_realtime_enabled else []),
         *([backfill_universe_tx] if alerts_enabled else []),
         *([store_universe_tx] if storing else []),
+        *([web_universe_tx] if serving else []),
         status_universe_tx,
     ]
-    async with (
-        httpx.AsyncClient(transport=transport, headers={"Accept-Encoding": "gzip"}) as http,
+    channels: list[trio.abc.AsyncResource] = [
         tracked_tx,
         tracked_rx,
         poller_universe_tx,
@@ -165,8 +182,22 @@ async def run(
         store_samples_rx,
         store_alerts_tx,
         store_alerts_rx,
-        trio.open_nursery() as nursery,
-    ):
+        web_samples_tx,
+        web_samples_rx,
+        web_alerts_tx,
+        web_alerts_rx,
+        web_universe_tx,
+        web_universe_rx,
+    ]
+    async with contextlib.AsyncExitStack() as stack:
+        # The root owns every channel (actors never close one, so a restart keeps them open);
+        # they close after the nursery, in reverse order of opening.
+        for channel in channels:
+            await stack.enter_async_context(channel)
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(transport=transport, headers={"Accept-Encoding": "gzip"})
+        )
+        nursery = await stack.enter_async_context(trio.open_nursery())
         client = BinanceClient(
             http,
             budget,
@@ -205,6 +236,35 @@ async def run(
             clock=clock,
             every_s=settings.status_log_sec,
             writer=service.writer if store is not None else None,
+        )
+        await start(
+            "web_feed",
+            web_feed.run,
+            False,
+            enabled=serving,
+            samples_in=web_samples_rx,
+            alerts_in=web_alerts_rx,
+            universe_in=web_universe_rx,
+            state=service.web,
+            hub=service.hub,
+            poller=service.poller,
+            clock=clock,
+        )
+        await start(
+            "http",
+            http_server.run,
+            True,
+            enabled=serving,
+            ctx=WebContext(
+                service,
+                service.web,
+                service.hub,
+                store if isinstance(store, PostgresStore) else None,
+                settings.volspike_api_key,
+            ),
+            host=settings.http_host,
+            port=settings.http_port,
+            binds_out=service.http_binds,
         )
         if store is not None:
             await start(

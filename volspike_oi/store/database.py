@@ -156,6 +156,52 @@ def recent_samples(conn: psycopg.Connection, since: float) -> dict[str, list[tup
     return out
 
 
+def read_samples(
+    conn: psycopg.Connection, symbol: str, since: float | None, limit: int
+) -> list[dict[str, Any]]:
+    """Newest first, at most `limit`, only since `since` (epoch seconds) when given."""
+    rows = conn.execute(
+        "SELECT ts, open_interest, open_interest_usd, mark_price, source, exchange_time "
+        "FROM open_interest_snapshots WHERE symbol = %s AND ts >= %s ORDER BY ts DESC LIMIT %s",
+        (symbol, utc(since if since is not None else 0.0), limit),
+    ).fetchall()
+    return [
+        {
+            "ts": ts.isoformat().replace("+00:00", "Z"),
+            "openInterest": float(oi),
+            "openInterestUsd": None if usd is None else float(usd),
+            "markPrice": None if mark is None else float(mark),
+            "source": source,
+            "exchangeTime": None if ex is None else ex.isoformat().replace("+00:00", "Z"),
+        }
+        for ts, oi, usd, mark, source, ex in rows
+    ]
+
+
+def read_alerts(conn: psycopg.Connection, symbol: str | None, limit: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT symbol, direction, baseline, current, pct_change, abs_change, ts, source, "
+        "baseline_samples, usd_change FROM open_interest_alerts "
+        "WHERE %s::text IS NULL OR symbol = %s ORDER BY ts DESC LIMIT %s",
+        (symbol, symbol, limit),
+    ).fetchall()
+    return [
+        {
+            "symbol": sym,
+            "direction": direction,
+            "baseline": float(baseline),
+            "current": float(current),
+            "pctChange": float(pct),
+            "absChange": float(delta),
+            "timestamp": ts.isoformat().replace("+00:00", "Z"),
+            "source": source,
+            "baselineSamples": samples,
+            "usdChange": None if usd is None else float(usd),
+        }
+        for sym, direction, baseline, current, pct, delta, ts, source, samples, usd in rows
+    ]
+
+
 def connect(uri: str) -> psycopg.Connection:
     return psycopg.connect(
         uri,
@@ -195,6 +241,12 @@ class PostgresStore:
 
     async def recent_samples(self, since: float) -> dict[str, list[tuple[float, float]]]:
         return await self._run(lambda conn: recent_samples(conn, since))
+
+    async def samples(self, symbol: str, since: float | None, limit: int) -> list[dict[str, Any]]:
+        return await self._run(lambda conn: read_samples(conn, symbol, since, limit))
+
+    async def alerts(self, symbol: str | None, limit: int) -> list[dict[str, Any]]:
+        return await self._run(lambda conn: read_alerts(conn, symbol, limit))
 
     async def prepare_partitions(self, now: float, days_ahead: int) -> None:
         """Create the daily partitions from today to `days_ahead` days on, ahead of need."""

@@ -1,0 +1,1 @@
+"""HTTP + WebSocket API, the existing backend's ingest routes, and the debug pages."""
