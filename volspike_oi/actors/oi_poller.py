@@ -50,6 +50,8 @@ class PollerStatus:
     """Published snapshot of the poller, read by status, health and the web API."""
 
     plan: PollPlan | None = None
+    planned_rate_per_min: float = 1.0
+    """The OI rate the current plan was made for; a move of more than 3 % re-plans."""
     n_liquid: int = 0
     n_other: int = 0
     liquid_gaps_s: deque[float] = attrs.Factory(lambda: deque(maxlen=2000))
@@ -100,9 +102,9 @@ async def run(
         liquid = universe.liquid & universe.tracked
         liquid = frozenset(s for s in liquid if s not in status.quarantined)
         others = frozenset(s for s in universe.tracked - liquid if s not in status.quarantined)
-        plan = plan_polls(
-            len(liquid), len(others), budget.oi_rate_per_min(now), min_interval_s, max_interval_s
-        )
+        rate = budget.oi_rate_per_min(now)
+        plan = plan_polls(len(liquid), len(others), rate, min_interval_s, max_interval_s)
+        status.planned_rate_per_min = rate
         intervals = dict.fromkeys(liquid, plan.liquid_interval_s)
         intervals.update(dict.fromkeys(others, plan.other_interval_s))
         schedule.set_intervals(intervals, now)
@@ -134,11 +136,19 @@ async def run(
             if status.plan is None:
                 continue
             rate = budget.oi_rate_per_min(clock.now())
-            planned = status.plan.polls_per_min / 0.99 if status.plan.polls_per_min else rate
+            planned = status.planned_rate_per_min
             if abs(rate - planned) / planned > 0.03 and (status.n_liquid or status.n_other):
                 replan(f"OI rate now {rate:.0f}/min")
 
     async def poll(symbol: str, reservation: Reservation, liquid: bool) -> None:
+        try:
+            await poll_once(symbol, reservation, liquid)
+        finally:
+            # Released only once the sample is handed on: a stalled consumer holds the slots,
+            # so polling slows down instead of piling up tasks.
+            in_flight.release_on_behalf_of(symbol_token(symbol, reservation))
+
+    async def poll_once(symbol: str, reservation: Reservation, liquid: bool) -> None:
         nonlocal failures
         try:
             doc = await client.open_interest(symbol, reservation)
@@ -153,8 +163,6 @@ async def run(
             failures += 0 if isinstance(exc, RateLimited) else 1
             log.debug("openInterest %s failed: %s", symbol, exc)
             return
-        finally:
-            in_flight.release_on_behalf_of(symbol_token(symbol, reservation))
         failures = 0
         now = clock.now()
         previous = status.last_poll_at.get(symbol)
