@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install test lint format pytest demo run sim bench lock clean db-migrate db-retention db-shell
+.PHONY: install test lint format pytest browser demo run sim bench lock clean db-migrate db-retention db-shell types
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check volspike_oi tests
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	$(BIN)/pytest
+
+## browser: Debian's Chromium for the browser test of the debug page (CI runs as root on Debian)
+browser:
+	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix volspike_oi tests
@@ -58,6 +62,10 @@ sim: $(STAMP)
 ## bench: performance figures, printed as a table (never asserted)
 bench: $(STAMP)
 	$(BIN)/python -m volspike_oi.bench
+
+## types: TypeScript declarations for the frontend, generated from /openapi.json
+types: $(STAMP)
+	$(BIN)/python -m volspike_oi.web.typescript
 
 ## lock: re-pin every dependency after editing pyproject.toml
 lock: $(STAMP)

@@ -127,7 +127,6 @@ async def test_demo_logs_status_lines_and_stops_on_sigterm_within_5_s(tmp_path):
         "SIM_SYMBOLS": "80",
         "HTTP_PORT": "0",
         "VOLSPIKE_DATA_DIR": str(tmp_path),
-        "HTTP_PORT": "0",
     }
     process = await trio.lowlevel.open_process([*VOLSPIKE, "demo"], stderr=subprocess.PIPE, env=env)
     try:

@@ -14,7 +14,7 @@ import attrs
 from volspike_oi.alerts import Direction
 from volspike_oi.universe import Thresholds
 
-SampleSource = Literal["realtime", "snapshot"]
+SampleSource = Literal["realtime", "snapshot", "snapshot_legacy"]
 
 
 @attrs.frozen

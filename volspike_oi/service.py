@@ -23,6 +23,7 @@ from volspike_oi.actors import (
     backfill,
     classifier,
     exchange_info,
+    forwarder,
     http_server,
     mark_prices,
     oi_poller,
@@ -31,6 +32,7 @@ from volspike_oi.actors import (
 )
 from volspike_oi.actors import status as status_actor
 from volspike_oi.actors.alert_evaluator import AlertState
+from volspike_oi.actors.forwarder import ForwarderStatus
 from volspike_oi.actors.oi_poller import PollerStatus
 from volspike_oi.actors.status import ServiceStatus
 from volspike_oi.actors.store_writer import WriterStatus
@@ -66,6 +68,8 @@ SAMPLE_BUFFER = 1024
 ALERT_BUFFER = 256
 STORE_BUFFER = 4096
 """The writer only appends to its own (bounded, counted) buffer, so this rarely fills."""
+FORWARD_BUFFER = 4096
+"""Like the writer, the forwarder only appends to its own bounded buffers."""
 WARM_START_S = 65 * 60
 """Samples loaded from Postgres at start: the 60–30 min baseline window and a margin."""
 
@@ -84,6 +88,7 @@ class Service:
     status: ServiceStatus
     health: dict[str, ActorHealth]
     writer: WriterStatus = attrs.Factory(WriterStatus)
+    forwarder: ForwarderStatus = attrs.Factory(ForwarderStatus)
     web: WebState = attrs.Factory(WebState)
     hub: Hub = attrs.Factory(Hub)
     http_binds: list[str] = attrs.Factory(list)
@@ -106,6 +111,7 @@ async def run(
     settings: Settings,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
+    forward_transport: httpx.AsyncBaseTransport | None = None,
     clock: WallClock | None = None,
     rng: random.Random | None = None,
     store: Store | None = None,
@@ -140,21 +146,27 @@ async def run(
     samples_tx, samples_rx = trio.open_memory_channel[OiSample | HistoryBackfill](SAMPLE_BUFFER)
     store_samples_tx, store_samples_rx = trio.open_memory_channel[OiSample](STORE_BUFFER)
     store_alerts_tx, store_alerts_rx = trio.open_memory_channel[OiAlert](ALERT_BUFFER)
+    forward_samples_tx, forward_samples_rx = trio.open_memory_channel[OiSample](FORWARD_BUFFER)
+    forward_alerts_tx, forward_alerts_rx = trio.open_memory_channel[OiAlert](ALERT_BUFFER)
     web_samples_tx, web_samples_rx = trio.open_memory_channel[OiSample](SAMPLE_BUFFER)
     web_alerts_tx, web_alerts_rx = trio.open_memory_channel[OiAlert](ALERT_BUFFER)
     web_universe_tx, web_universe_rx = trio.open_memory_channel[UniverseUpdate](UNIVERSE_BUFFER)
     alerts_enabled = settings.oi_alerts_enabled
     storing = store is not None
     serving = settings.http_enabled
+    forward_targets = [u for u in (settings.volspike_api_url, settings.volspike_api_url_dev) if u]
+    forwarding = bool(forward_targets)
     # A disabled consumer is left out of its producers' outputs: nobody would read its channel.
     sample_outs: list[trio.MemorySendChannel[OiSample]] = [
         *([samples_tx] if alerts_enabled else []),
         *([store_samples_tx] if storing else []),
+        *([forward_samples_tx] if forwarding else []),
         *([web_samples_tx] if serving else []),
         *sample_subscribers,
     ]
     alert_outs: list[trio.MemorySendChannel[OiAlert]] = [
         *([store_alerts_tx] if storing else []),
+        *([forward_alerts_tx] if forwarding else []),
         *([web_alerts_tx] if serving else []),
         *alert_subscribers,
     ]
@@ -182,6 +194,10 @@ async def run(
         store_samples_rx,
         store_alerts_tx,
         store_alerts_rx,
+        forward_samples_tx,
+        forward_samples_rx,
+        forward_alerts_tx,
+        forward_alerts_rx,
         web_samples_tx,
         web_samples_rx,
         web_alerts_tx,
@@ -196,6 +212,10 @@ async def run(
             await stack.enter_async_context(channel)
         http = await stack.enter_async_context(
             httpx.AsyncClient(transport=transport, headers={"Accept-Encoding": "gzip"})
+        )
+        # The backend gets its own client: its timeouts and failures are not Binance's.
+        forward_http = await stack.enter_async_context(
+            httpx.AsyncClient(transport=forward_transport, timeout=forwarder.HTTP_TIMEOUT_S)
         )
         nursery = await stack.enter_async_context(trio.open_nursery())
         client = BinanceClient(
@@ -279,6 +299,21 @@ async def run(
                 status=service.writer,
                 metrics=metrics,
             )
+        await start(
+            "forwarder",
+            forwarder.run,
+            False,
+            enabled=forwarding,
+            http=forward_http,
+            targets=forward_targets,
+            api_key=settings.volspike_api_key,
+            samples_in=forward_samples_rx,
+            alerts_in=forward_alerts_rx,
+            clock=clock,
+            metrics=metrics,
+            status=service.forwarder,
+            rng=rng,
+        )
         await start(
             "alert_evaluator",
             alert_evaluator.run,

@@ -43,6 +43,7 @@ SAMPLES_DEFAULT_LIMIT = 100
 SAMPLES_MAX_LIMIT = 5000
 ALERTS_DEFAULT_LIMIT = 50
 ALERTS_MAX_LIMIT = 1000
+SINCE_BEFORE_S = dt.datetime(2100, 1, 1, tzinfo=dt.UTC).timestamp()
 WS_CLOSE_TOO_SLOW = 1013
 """'Try again later': the client fell too far behind and was cut off."""
 
@@ -80,10 +81,15 @@ def _authorised(api_key: str | None) -> Response | None:
     return None
 
 
+def _whole_number(raw: str) -> bool:
+    # str.isdigit() alone accepts "²" and other digits int() refuses; 18 digits fit an int64.
+    return raw.isascii() and raw.isdigit() and len(raw) <= 18
+
+
 def _limit(raw: str | None, default: int, cap: int) -> int:
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or int(raw) < 1:
+    if not _whole_number(raw) or int(raw) < 1:
         raise IngestError("limit", f"expected a whole number ≥ 1, got {raw!r}")
     return min(int(raw), cap)
 
@@ -93,7 +99,7 @@ def _symbol_param(raw: str | None, *, required: bool) -> str | None:
         if required:
             raise IngestError("symbol", "required, e.g. ?symbol=BTCUSDT")
         return None
-    if len(raw) > 40 or any(c.isspace() for c in raw):
+    if len(raw) > 40 or any(c.isspace() for c in raw) or not raw.isprintable():
         raise IngestError("symbol", f"not a symbol: {raw[:50]!r}")
     return raw.upper()
 
@@ -101,15 +107,19 @@ def _symbol_param(raw: str | None, *, required: bool) -> str | None:
 def _since(raw: str | None) -> float | None:
     if raw is None or raw == "":
         return None
-    if raw.isdigit():
-        return int(raw) / 1000  # epoch milliseconds, as Binance writes times
-    try:
-        parsed = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise IngestError(
-            "since", f"expected epoch milliseconds or ISO 8601, got {raw!r}"
-        ) from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
+    if _whole_number(raw):
+        since = int(raw) / 1000  # epoch milliseconds, as Binance writes times
+    else:
+        try:
+            parsed = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            since = (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
+        except (ValueError, OverflowError):
+            raise IngestError(
+                "since", f"expected epoch milliseconds or ISO 8601, got {raw[:50]!r}"
+            ) from None
+    if not 0 <= since < SINCE_BEFORE_S:
+        raise IngestError("since", f"not between 1970 and 2099: {raw[:50]!r}")
+    return since
 
 
 def create_app(ctx: WebContext) -> Any:
@@ -129,7 +139,9 @@ def create_app(ctx: WebContext) -> Any:
             return refusal
         universe = service.status.universe
         parsed = parse_oi_ingest(
-            parse_body(await request.get_data()), universe.tracked if universe else None
+            parse_body(await request.get_data()),
+            universe.tracked if universe else None,
+            now=service.clock.now(),
         )
         if ctx.store is not None and parsed.samples:
             try:
@@ -155,7 +167,7 @@ def create_app(ctx: WebContext) -> Any:
         refusal = _authorised(ctx.api_key)
         if refusal is not None:
             return refusal
-        alert = parse_alert_ingest(parse_body(await request.get_data()))
+        alert = parse_alert_ingest(parse_body(await request.get_data()), now=service.clock.now())
         if ctx.store is not None:
             try:
                 await ctx.store.write(WriteBatch(alerts=[alert]))

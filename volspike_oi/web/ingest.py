@@ -9,10 +9,11 @@ we do not track, a duplicate) is not silently dropped as in seed 003: it is retu
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import json
 import math
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -21,6 +22,15 @@ from volspike_oi.messages import OiAlert, OiSample, SampleSource
 SOURCES: frozenset[str] = frozenset({"snapshot", "realtime", "snapshot_legacy"})
 MAX_ITEMS = 5000
 MAX_SYMBOL_LEN = 40
+MAX_DIGITS = 40
+MAX_EXPONENT = 17
+"""Numbers are below 1e18 in magnitude: beyond that a value is no OI, price or USD amount, and
+Postgres or a float could not hold it (Decimal accepts "1e999999")."""
+MIN_EXPONENT = -30
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+"""Times outside these years are typos; a year 0 or 10000 would not even convert to UTC."""
+CENT = Decimal("0.01")
 
 
 class IngestError(ValueError):
@@ -44,13 +54,14 @@ class OiIngest:
 
 
 def parse_body(raw: str | bytes) -> Any:
-    def no_constants(name: str) -> Any:
-        raise ValueError(f"{name} is not a number")
-
+    """The JSON body. NaN and Infinity (which Python's json.dumps writes) are let through as
+    floats, so that the 400 names the field that holds them."""
     try:
-        return json.loads(raw, parse_constant=no_constants)
+        return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise IngestError("$", f"body is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise IngestError("$", "body is nested too deeply") from None
 
 
 def _number(value: Any, field: str, *, optional: bool = False) -> Decimal | None:
@@ -68,6 +79,11 @@ def _number(value: Any, field: str, *, optional: bool = False) -> Decimal | None
         raise IngestError(field, f"expected a number, got {value!r}") from None
     if not number.is_finite():
         raise IngestError(field, "expected a finite number")
+    if number and (
+        len(number.as_tuple().digits) > MAX_DIGITS
+        or not MIN_EXPONENT <= number.adjusted() <= MAX_EXPONENT
+    ):
+        raise IngestError(field, f"out of range: {str(value)[:50]}")
     return number
 
 
@@ -86,13 +102,19 @@ def _timestamp(value: Any, field: str) -> float:
         raise IngestError(field, f"not an ISO 8601 time: {value!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
+    try:
+        in_range = EARLIEST <= parsed < LATEST
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise IngestError(field, f"not between {EARLIEST.year} and {LATEST.year - 1}: {value!r}")
     return parsed.timestamp()
 
 
 def _symbol(value: Any, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise IngestError(field, "expected a non-empty symbol string")
-    if len(value) > MAX_SYMBOL_LEN or any(c.isspace() for c in value):
+    if len(value) > MAX_SYMBOL_LEN or any(c.isspace() for c in value) or not value.isprintable():
         raise IngestError(field, f"not a symbol: {value[:50]!r}")
     return value.upper()
 
@@ -100,12 +122,27 @@ def _symbol(value: Any, field: str) -> str:
 def _source(value: Any, field: str, default: SampleSource) -> SampleSource:
     if value is None:
         return default
-    if value not in SOURCES:
+    if not isinstance(value, str) or value not in SOURCES:
         raise IngestError(field, f"expected one of {', '.join(sorted(SOURCES))}")
-    return value  # type: ignore[no-any-return]
+    return cast(SampleSource, value)
 
 
-def parse_oi_ingest(body: Any, tracked: frozenset[str] | None) -> OiIngest:
+MAX_AHEAD_S = 300.0
+"""A timestamp further ahead of our clock is refused: it would look fresh until that time."""
+
+
+def _not_ahead(at: float, now: float | None, field: str) -> float:
+    if now is not None and at - now > MAX_AHEAD_S:
+        raise IngestError(
+            field,
+            f"{at - now:.0f} s in the future (more than {MAX_AHEAD_S:.0f} s: check the sender's clock)",
+        )
+    return at
+
+
+def parse_oi_ingest(
+    body: Any, tracked: frozenset[str] | None, now: float | None = None
+) -> OiIngest:
     """`POST /api/market/open-interest/ingest`: the legacy 5-minute snapshot payload of seed 000
     (`{data: [{symbol, openInterest, openInterestUsd, markPrice}], timestamp, totalSymbols}`)
     or a realtime batch (`source: "realtime"`, per item or for the whole batch)."""
@@ -120,7 +157,7 @@ def parse_oi_ingest(body: Any, tracked: frozenset[str] | None) -> OiIngest:
         raise IngestError("data", f"at most {MAX_ITEMS} items per request")
     if "timestamp" not in body:
         raise IngestError("timestamp", "required")
-    at = _timestamp(body["timestamp"], "timestamp")
+    at = _not_ahead(_timestamp(body["timestamp"], "timestamp"), now, "timestamp")
     total = body.get("totalSymbols")
     if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
         raise IngestError("totalSymbols", "expected a whole number ≥ 0")
@@ -165,14 +202,21 @@ def parse_oi_ingest(body: Any, tracked: frozenset[str] | None) -> OiIngest:
                 exchange_time_ms=round(at * 1000),
                 received_at=at,
                 mark_price=mark,
-                usd=usd if usd is not None else (contracts * mark).quantize(Decimal("0.01")),
+                usd=usd if usd is not None else _usd(contracts, mark),
                 source=source,
             )
         )
     return OiIngest(samples, rejected, total)
 
 
-def parse_alert_ingest(body: Any) -> OiAlert:
+def _usd(contracts: Decimal, mark: Decimal) -> Decimal:
+    # Both are below 1e18: the cents of the product need up to 38 digits, more than the
+    # default context's 28.
+    with decimal.localcontext(prec=2 * (MAX_EXPONENT + 1) + 4):
+        return (contracts * mark).quantize(CENT)
+
+
+def parse_alert_ingest(body: Any, now: float | None = None) -> OiAlert:
     """`POST /api/open-interest-alerts/ingest`: seed 001 §5.3's alert payload."""
     if not isinstance(body, dict):
         raise IngestError("$", "expected a JSON object")
@@ -185,9 +229,9 @@ def parse_alert_ingest(body: Any) -> OiAlert:
         fields[name] = float(_required_number(body.get(name), name))
     if fields["baseline"] <= 0:
         raise IngestError("baseline", "must be > 0")
-    at = _timestamp(body.get("timestamp"), "timestamp")
+    at = _not_ahead(_timestamp(body.get("timestamp"), "timestamp"), now, "timestamp")
     source = body.get("source", "external")
-    if not isinstance(source, str) or not source or len(source) > 64:
+    if not isinstance(source, str) or not source or len(source) > 64 or not source.isprintable():
         raise IngestError("source", "expected a short non-empty string")
     return OiAlert(
         symbol=symbol,

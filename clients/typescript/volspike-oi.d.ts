@@ -1,0 +1,533 @@
+// generated from /openapi.json by `make types`; do not edit
+// volspike-oi 0.1.0 (OpenAPI 3.1.0)
+
+/** Every 4xx/5xx answer of the JSON API. */
+export interface ApiError {
+  /** What is wrong, for a person to read. */
+  error: string;
+  /**
+   * The offending field as a path (`data[3].openInterest`, `limit`); `$` for the body as a whole.
+   * Absent when no one field is to blame.
+   */
+  field?: string;
+}
+
+/** One symbol's reading in an ingest batch. */
+export interface OiIngestItem {
+  /** A USDT-M perpetual such as BTCUSDT (upper-cased by the server). */
+  symbol: string;
+  /** Open interest in contracts, ≥ 0. A JSON number or a decimal string ("123.45"). */
+  openInterest: number | string;
+  /**
+   * openInterest × markPrice in USDT, ≥ 0; computed by the server when absent. A JSON number or a
+   * decimal string ("123.45").
+   */
+  openInterestUsd?: number | string | null;
+  /**
+   * Mark price in USDT. An item without a price > 0 is listed in `rejected`, never stored as $0. A
+   * JSON number or a decimal string ("123.45").
+   */
+  markPrice: number | string;
+  /** Overrides the batch's source for this item. */
+  source?: "realtime" | "snapshot" | "snapshot_legacy";
+}
+
+/**
+ * `POST /api/market/open-interest/ingest`: seed 000's 5-minute snapshot payload unchanged, or a
+ * realtime batch (seed 001 §4.4, `source: "realtime"`).
+ */
+export interface LegacyOiSnapshotIngest {
+  data: OiIngestItem[];
+  /** When the batch was read; every item is stored at this time. */
+  timestamp: string;
+  /** How many symbols the sender tried (informational, echoed back). */
+  totalSymbols?: number | null;
+  /** Source of every item without its own; snapshot when absent. */
+  source?: "realtime" | "snapshot" | "snapshot_legacy";
+}
+
+/** A well-formed item that was not stored (bad price, unknown symbol, duplicate). */
+export interface OiIngestRejection {
+  /** Position of the item in `data`. */
+  index: number;
+  symbol: string;
+  /** Why it was not stored. */
+  reason: string;
+}
+
+export interface OiIngestResult {
+  /** Items stored. */
+  stored: number;
+  rejected: OiIngestRejection[];
+  /** Items received: stored + rejected. */
+  received: number;
+  /** The request's totalSymbols, or null. */
+  totalSymbols: number | null;
+}
+
+/** `POST /api/open-interest-alerts/ingest`: seed 001 §5.3's alert payload. */
+export interface OiAlertIngest {
+  /** A USDT-M perpetual such as BTCUSDT (upper-cased by the server). */
+  symbol: string;
+  direction: "UP" | "DOWN";
+  /** Baseline open interest in contracts, > 0. A JSON number or a decimal string ("123.45"). */
+  baseline: number | string;
+  /** Open interest in contracts now. A JSON number or a decimal string ("123.45"). */
+  current: number | string;
+  /**
+   * (current − baseline) / baseline: 0.1 is +10 %. A JSON number or a decimal string ("123.45").
+   */
+  pctChange: number | string;
+  /** current − baseline, in contracts. A JSON number or a decimal string ("123.45"). */
+  absChange: number | string;
+  /** When the alert fired. */
+  timestamp: string;
+  /** Who raised it; external when absent. */
+  source?: string;
+}
+
+export interface OiAlertIngestResult {
+  stored: 1;
+  alert: OiAlert;
+}
+
+/** `GET /api/market/open-interest`: seed 000's frontend cache, unchanged. */
+export interface FrontendOpenInterest {
+  /**
+   * Symbol → open interest in USD. Only symbols with a fresh, non-zero USD value: a symbol without
+   * a mark price is absent, never $0.
+   */
+  data: Record<string, number>;
+  /** Time of the newest entry (now when there is none). */
+  timestamp: string;
+  /** timestamp + 300 s: entries older are left out. */
+  cacheExpiry: string;
+}
+
+/** One symbol's latest reading (REST `latest` and the WebSocket `oi` event). */
+export interface OiSampleView {
+  symbol: string;
+  /** Contracts. */
+  openInterest: number;
+  /** USD value, or null without a fresh mark price. */
+  openInterestUsd: number | null;
+  /** Mark price, or null without a fresh one. */
+  markPrice: number | null;
+  /** When it was read. */
+  sampleTime: string;
+  /** Binance's own time of the reading. */
+  exchangeTime: string;
+  /** Seconds since sampleTime when this was served. */
+  ageSeconds: number;
+  /**
+   * realtime: liquid symbols polled every few seconds; snapshot: the 5-minute coverage of every
+   * perp; snapshot_legacy: posted by the legacy 5-minute script.
+   */
+  source: "realtime" | "snapshot" | "snapshot_legacy";
+}
+
+/**
+ * `GET /api/market/open-interest/latest`: every symbol with a reading younger than 300 s (realtime
+ * preferred over snapshot).
+ */
+export interface LatestOpenInterest {
+  /** By symbol. */
+  data: OiSampleView[];
+  /** Length of data. */
+  count: number;
+  /** When this was served. */
+  timestamp: string;
+}
+
+export interface LiquidMember {
+  symbol: string;
+  /** 24h quote volume in USDT at the last classification. */
+  quoteVolume24h: number;
+  /** When it joined the liquid set. */
+  enteredAt: string;
+}
+
+export interface UniverseThresholds {
+  /** A symbol joins at this 24h quote volume (USDT) or more. */
+  enterQuote24h: number;
+  /** A liquid symbol leaves below this. */
+  exitQuote24h: number;
+}
+
+/** Polling of liquid symbols; null fields before the first plan. */
+export interface PollInterval {
+  /** The interval seed 001 §4.2 asks for. */
+  designSec: number | null;
+  /** The interval the request budget allows. */
+  plannedSec: number | null;
+  /** Median gap between two polls of one symbol. */
+  achievedSec: number | null;
+  /** Interval of the non-liquid perps. */
+  othersSec: number | null;
+  /** False when the budget cannot give the design interval. */
+  fitsBudget: boolean | null;
+  note: string | null;
+}
+
+/** `GET /api/market/open-interest/liquid-universe` and the `universe` event. */
+export interface LiquidUniverse {
+  symbols: LiquidMember[];
+  /** Liquid symbols. */
+  count: number;
+  /** Trading USDT-M perpetuals. */
+  trackedCount: number;
+  /** Joined at the last classification. */
+  entered: string[];
+  /** Left at the last classification. */
+  exited: string[];
+  thresholds: UniverseThresholds | null;
+  interval: PollInterval;
+  /** Last classification; null before the first. */
+  updatedAt: string | null;
+}
+
+/**
+ * One stored reading. Without a database only ts and openInterest are known (the alert engine's
+ * in-memory history).
+ */
+export interface OiStoredSample {
+  /** When it was read. */
+  ts: string;
+  /** Contracts. */
+  openInterest: number;
+  /** USD value. */
+  openInterestUsd?: number | null;
+  /** Mark price. */
+  markPrice?: number | null;
+  /**
+   * realtime: liquid symbols polled every few seconds; snapshot: the 5-minute coverage of every
+   * perp; snapshot_legacy: posted by the legacy 5-minute script.
+   */
+  source?: "realtime" | "snapshot" | "snapshot_legacy";
+  /** Binance's own time of the reading. */
+  exchangeTime?: string | null;
+}
+
+/** `GET /api/market/open-interest/samples`. */
+export interface Samples {
+  symbol: string;
+  /** Length of samples. */
+  count: number;
+  /** Newest first. */
+  samples: OiStoredSample[];
+}
+
+/** Seed 001 §5.3's alert, plus the baseline's sample count and the USD change. */
+export interface OiAlert {
+  symbol: string;
+  direction: "UP" | "DOWN";
+  /** Baseline open interest in contracts. */
+  baseline: number;
+  /** Open interest in contracts when it fired. */
+  current: number;
+  /** (current − baseline) / baseline: 0.1 is +10 %. */
+  pctChange: number;
+  /** current − baseline, in contracts. */
+  absChange: number;
+  /** When it fired. */
+  timestamp: string;
+  /** oi_realtime_poller, or the ingester's. */
+  source: string;
+  /** Samples the baseline was the median of (0: ingested). */
+  baselineSamples: number;
+  /** absChange in USD, when a mark price was known. */
+  usdChange: number | null;
+}
+
+/** `GET /api/open-interest-alerts`. */
+export interface Alerts {
+  /** Length of alerts. */
+  count: number;
+  /** Newest first. */
+  alerts: OiAlert[];
+}
+
+export interface ActorHealth {
+  state: "starting" | "running" | "restarting" | "stopped" | "disabled";
+  /** The service is down while it is. */
+  critical: boolean;
+  /** Restarts since start. */
+  restarts: number;
+  lastError: string | null;
+}
+
+export interface StoreHealth {
+  /** Samples waiting for the database. */
+  buffered: number;
+  /** Samples dropped while the database was down too long. */
+  dropped: number;
+  /** Last successful write. */
+  lastWriteAt: string | null;
+  /** When the database went down; null while it is up. */
+  downSince: string | null;
+}
+
+export interface BudgetHealth {
+  /** Seconds Binance requests are held after a 429/418. */
+  holdSeconds: number;
+  /** Weight Binance last reported for this minute. */
+  serverWeight: number;
+  /** Binance's weight limit per minute. */
+  weightLimit: number;
+}
+
+/** `GET /health`: 200 when every critical actor runs, else 503. */
+export interface Health {
+  status: "ok" | "down";
+  /** Critical actors that are not running. */
+  down: string[];
+  /** Actor name → its health. */
+  actors: Record<string, ActorHealth>;
+  /** Latest open interest poll. */
+  lastPollAt: string | null;
+  store: StoreHealth | null;
+  budget: BudgetHealth;
+  /** The last status log line. */
+  status_line: string;
+}
+
+/** Binance errors per minute, by kind. */
+export interface StatusErrorsPerMinute {
+  "429": number;
+  "418": number;
+  "5xx": number;
+  timeout: number;
+  transport: number;
+  malformed: number;
+}
+
+export interface StatusStore {
+  /** Samples waiting for the database. */
+  buffered: number;
+  /** Samples dropped. */
+  dropped: number;
+  /** Seconds the database has been down. */
+  down_s: number | null;
+}
+
+/** The figures of the last status line; empty before the first one. */
+export interface StatusFigures {
+  /** Tracked perps. */
+  tracked?: number;
+  /** Liquid symbols. */
+  liquid?: number;
+  /** Planned interval. */
+  interval_s?: number | null;
+  /** Design interval. */
+  design_interval_s?: number | null;
+  /** Achieved interval. */
+  achieved_interval_s?: number | null;
+  interval_fits?: boolean | null;
+  /** Interval of the other perps. */
+  other_interval_s?: number | null;
+  /** Open interest polls per minute. */
+  oi_polls_per_min?: number;
+  /** Request weight spent per minute. */
+  weight_per_min?: number;
+  /** Weight Binance last reported. */
+  server_weight?: number;
+  /** Binance's weight limit per minute. */
+  weight_limit?: number;
+  /** Planned open interest polls per minute. */
+  oi_rate_per_min?: number;
+  errors_per_min?: StatusErrorsPerMinute;
+  /** Alerts per minute. */
+  alerts_per_min?: number;
+  /** Symbols with a fresh mark price. */
+  fresh_marks?: number;
+  mark_source?: "stream" | "rest-fallback";
+  /** Seconds requests are held. */
+  hold_s?: number;
+  store?: StatusStore | null;
+}
+
+/** `GET /debug/status`: what the debug page shows. */
+export interface DebugStatus {
+  status: StatusFigures;
+  /** The last status log line. */
+  line: string;
+  /** Counter name → value since start. */
+  metrics: Record<string, number>;
+  /** Connected WebSocket clients. */
+  wsClients: number;
+}
+
+/** Replaces the connection's subscription; answered by `subscribed`. */
+export interface WsSubscribe {
+  op: "subscribe";
+  /** Channels to receive; all when absent. */
+  channels?: ("alerts" | "oi" | "universe")[];
+  /** Symbols to receive (oi and alerts); all when absent or null. */
+  symbols?: string[] | null;
+}
+
+/** Answered by `pong`. */
+export interface WsPing {
+  op: "ping";
+}
+
+/** A message a client sends on /ws. */
+export type WsClientOp = WsSubscribe | WsPing;
+
+/** Channel oi: the readings of one batch (every 0.25 s), filtered by symbols. */
+export interface WsOiEvent {
+  event: "oi";
+  data: OiSampleView[];
+}
+
+/** Channel alerts: one alert as it fires. */
+export interface WsAlertEvent {
+  event: "open_interest_alert";
+  data: OiAlert;
+}
+
+/** Channel universe: the liquid universe, whenever a symbol enters or exits. */
+export interface WsUniverseEvent {
+  event: "universe";
+  data: LiquidUniverse;
+}
+
+/** Sent to every client every 15 s. */
+export interface WsHeartbeatEvent {
+  event: "heartbeat";
+  /** Server time. */
+  timestamp: string;
+}
+
+/** The subscription now in force. */
+export interface WsSubscribedEvent {
+  event: "subscribed";
+  channels: ("alerts" | "oi" | "universe")[];
+  symbols: string[] | null;
+}
+
+/** The answer to a ping. */
+export interface WsPongEvent {
+  event: "pong";
+}
+
+/** A client message was refused; the subscription is unchanged. */
+export interface WsErrorEvent {
+  event: "error";
+  error: string;
+  field?: "channels" | "symbols";
+}
+
+/** A message the server sends on /ws (JSON text frames). */
+export type WsServerEvent =
+  | WsOiEvent
+  | WsAlertEvent
+  | WsUniverseEvent
+  | WsHeartbeatEvent
+  | WsSubscribedEvent
+  | WsPongEvent
+  | WsErrorEvent;
+
+/** Every HTTP route (`METHOD /path`): query parameters, JSON body, responses by status. */
+export interface Endpoints {
+  /** Store a batch of open interest readings (legacy snapshot or realtime). */
+  "POST /api/market/open-interest/ingest": {
+    body: LegacyOiSnapshotIngest;
+    responses: {
+      200: OiIngestResult;
+      400: ApiError;
+      401: ApiError;
+      503: ApiError;
+    };
+  };
+  /** Store an open interest spike/dump alert and push it to clients. */
+  "POST /api/open-interest-alerts/ingest": {
+    body: OiAlertIngest;
+    responses: {
+      200: OiAlertIngestResult;
+      400: ApiError;
+      401: ApiError;
+      503: ApiError;
+    };
+  };
+  /** USD open interest of every symbol, as the frontend reads it. */
+  "GET /api/market/open-interest": {
+    responses: {
+      200: FrontendOpenInterest;
+    };
+  };
+  /** The latest reading of every symbol, with prices, times and source. */
+  "GET /api/market/open-interest/latest": {
+    responses: {
+      200: LatestOpenInterest;
+    };
+  };
+  /** The liquid symbols polled in realtime, thresholds and intervals. */
+  "GET /api/market/open-interest/liquid-universe": {
+    responses: {
+      200: LiquidUniverse;
+    };
+  };
+  /** Recent readings of one symbol, newest first. */
+  "GET /api/market/open-interest/samples": {
+    query: {
+      /** The symbol, e.g. BTCUSDT. */
+      symbol: string;
+      /** How many rows (default 100); larger values are served as 5000. */
+      limit?: number;
+      /**
+       * Only readings from this time on: epoch milliseconds (1764592496000) or ISO 8601
+       * (2025-12-01T12:34:56Z; UTC when no offset).
+       */
+      since?: string;
+    };
+    responses: {
+      200: Samples;
+      400: ApiError;
+    };
+  };
+  /** Recent open interest alerts, newest first. */
+  "GET /api/open-interest-alerts": {
+    query: {
+      /** Only this symbol's alerts. */
+      symbol?: string;
+      /** How many rows (default 50); larger values are served as 1000. */
+      limit?: number;
+    };
+    responses: {
+      200: Alerts;
+      400: ApiError;
+    };
+  };
+  /** Actors, store and request budget; 503 when a critical actor is down. */
+  "GET /health": {
+    responses: {
+      200: Health;
+      503: Health;
+    };
+  };
+  /** Prometheus text exposition. */
+  "GET /metrics": {
+    responses: {
+      200: string;
+    };
+  };
+  /** This document. */
+  "GET /openapi.json": {
+    responses: {
+      200: Record<string, unknown>;
+    };
+  };
+  /** The debug page (HTML). */
+  "GET /debug/open-interest": {
+    responses: {
+      200: string;
+    };
+  };
+  /** Status figures, counters and WebSocket clients for the debug page. */
+  "GET /debug/status": {
+    responses: {
+      200: DebugStatus;
+    };
+  };
+}
