@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP) browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 ## browser: Debian's Chromium for the browser test of the debug page (CI runs as root on Debian)
 browser:
