@@ -254,6 +254,11 @@ export interface ActorHealth {
   /** Restarts since start. */
   restarts: number;
   lastError: string | null;
+  /**
+   * When the actor last did its job (a poll, a write, a classification …); null before the first
+   * time or for actors without a single kind of success.
+   */
+  lastSuccessAt: string | null;
 }
 
 export interface StoreHealth {

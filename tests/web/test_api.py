@@ -749,12 +749,14 @@ async def test_health_reports_every_actor_and_503_when_a_critical_one_is_down(
     assert body["status"] == "ok"
     assert body["down"] == []
     assert set(body["actors"]) == set(stack.service.health)
-    assert body["actors"]["classifier"] == {
+    classifier = body["actors"]["classifier"]
+    assert {k: classifier[k] for k in ("state", "critical", "restarts", "lastError")} == {
         "state": "running",
         "critical": True,
         "restarts": 0,
         "lastError": None,
     }
+    assert classifier["lastSuccessAt"].endswith("Z")  # it has classified the universe
     assert body["actors"]["oi_poller"]["state"] == "disabled"
     assert down.status_code == 503
     assert down.json()["status"] == "down"

@@ -226,12 +226,14 @@ def create_app(ctx: WebContext) -> Any:
 
     @app.get("/health")
     async def health() -> Response:
+        successes = _last_successes(service)
         actors = {
             name: {
                 "state": h.state,
                 "critical": h.critical,
                 "restarts": h.restarts,
                 "lastError": h.last_error or None,
+                "lastSuccessAt": iso(at) if (at := successes.get(name)) else None,
             }
             for name, h in service.health.items()
         }
@@ -323,6 +325,24 @@ def create_app(ctx: WebContext) -> Any:
             ctx.hub.unsubscribe(subscriber)
 
     return app
+
+
+def _last_successes(service: Service) -> dict[str, float | None]:
+    """Each actor's last success, read from what it publishes (no actor reports to /health)."""
+    universe = service.status.universe
+    histories = service.alerts.histories.values()
+    book = service.book
+    mark = max(book.last_stream_frame_at, book.last_rest_refresh_at)
+    last_poll = max(service.poller.last_poll_at.values(), default=None)
+    return {
+        "exchange_info": universe.classified_at if universe else None,
+        "classifier": universe.classified_at if universe else None,
+        "oi_poller": last_poll,
+        "mark_prices": mark if mark > 0 else None,
+        "alert_evaluator": max((h.latest_time() for h in histories if len(h)), default=None),
+        "store_writer": service.writer.last_write_at,
+        "web_feed": last_poll,
+    }
 
 
 def _apply_op(subscriber: Any, raw: str | bytes) -> str | None:

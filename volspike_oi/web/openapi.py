@@ -340,6 +340,11 @@ SCHEMAS: dict[str, Schema] = {
             "critical": {"type": "boolean", "description": "The service is down while it is."},
             "restarts": _count("Restarts since start."),
             "lastError": {"type": ["string", "null"]},
+            "lastSuccessAt": _time(
+                "When the actor last did its job (a poll, a write, a classification …); null "
+                "before the first time or for actors without a single kind of success.",
+                nullable=True,
+            ),
         }
     ),
     "StoreHealth": _object(
