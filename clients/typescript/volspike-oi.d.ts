@@ -56,10 +56,12 @@ export interface OiIngestRejection {
 }
 
 export interface OiIngestResult {
-  /** Items stored. */
+  /** New rows stored. */
   stored: number;
+  /** Accepted items already stored (same symbol, time and source): a re-posted batch. */
+  duplicates: number;
   rejected: OiIngestRejection[];
-  /** Items received: stored + rejected. */
+  /** Items received: stored + duplicates + rejected. */
   received: number;
   /** The request's totalSymbols, or null. */
   totalSymbols: number | null;

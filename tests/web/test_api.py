@@ -249,10 +249,20 @@ async def test_a_legacy_342_symbol_snapshot_is_stored_and_served_for_every_symbo
         symbols = tracked(stack, 342)
         body = legacy_payload(symbols, now_iso(stack))  # seed 000's shape, no `source`
         posted = await client.post(INGEST, json=body, headers=AUTH)
+        reposted = await client.post(INGEST, json=body, headers=AUTH)  # the script retried
         served_now = await client.get(FRONTEND)
         nursery.cancel_scope.cancel()
     assert posted.status_code == 200, posted.text
-    assert posted.json() == {"stored": 342, "rejected": [], "received": 342, "totalSymbols": 342}
+    assert posted.json() == {
+        "stored": 342,
+        "duplicates": 0,
+        "rejected": [],
+        "received": 342,
+        "totalSymbols": 342,
+    }
+    # The same batch again stores nothing new, and says so instead of "342 inserted".
+    assert reposted.json()["stored"] == 0
+    assert reposted.json()["duplicates"] == 342
     with psycopg.connect(pg_uri) as conn:
         rows = conn.execute(
             "SELECT source, count(*), count(DISTINCT symbol) FROM open_interest_snapshots "

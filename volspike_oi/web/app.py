@@ -143,9 +143,12 @@ def create_app(ctx: WebContext) -> Any:
             universe.tracked if universe else None,
             now=service.clock.now(),
         )
+        # Without a store every accepted item is kept (in memory); with one, `stored` counts the
+        # rows that are new, so re-posting a batch (idempotent) answers stored 0, duplicates N.
+        stored = len(parsed.samples)
         if ctx.store is not None and parsed.samples:
             try:
-                await ctx.store.write(WriteBatch(samples=parsed.samples))
+                stored = await ctx.store.write(WriteBatch(samples=parsed.samples))
             except Exception as exc:
                 log.warning("ingest not stored: %s", exc)
                 return _error(503, "database unavailable: nothing was stored; retry later")
@@ -155,7 +158,8 @@ def create_app(ctx: WebContext) -> Any:
         ctx.hub.publish_oi(sample_view(s, now) for s in parsed.samples)
         return _json(
             {
-                "stored": len(parsed.samples),
+                "stored": stored,
+                "duplicates": len(parsed.samples) - stored,
                 "rejected": [attrs.asdict(r) for r in parsed.rejected],
                 "received": len(parsed.samples) + len(parsed.rejected),
                 "totalSymbols": parsed.total_symbols,

@@ -164,9 +164,12 @@ SCHEMAS: dict[str, Schema] = {
     ),
     "OiIngestResult": _object(
         {
-            "stored": _count("Items stored."),
+            "stored": _count("New rows stored."),
+            "duplicates": _count(
+                "Accepted items already stored (same symbol, time and source): a re-posted batch."
+            ),
             "rejected": {"type": "array", "items": ref("OiIngestRejection")},
-            "received": _count("Items received: stored + rejected."),
+            "received": _count("Items received: stored + duplicates + rejected."),
             "totalSymbols": {
                 "type": ["integer", "null"],
                 "minimum": 0,
