@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 import trio
@@ -16,6 +18,9 @@ import trio
 from volspike_oi.config import Settings, SettingsError, load
 from volspike_oi.sim.scenario import ScenarioError, load_scenario
 from volspike_oi.sim.settings import SimSettings
+
+if TYPE_CHECKING:
+    from volspike_oi.store.database import PostgresStore
 
 log = logging.getLogger("volspike_oi")
 
@@ -130,20 +135,25 @@ async def _run_sim(settings: SimSettings) -> None:
         )
 
 
-async def _run_with_store(settings: Settings, uri: str) -> None:
-    """The service with its Postgres store (schema migrated first)."""
-    from volspike_oi import service
+@contextlib.asynccontextmanager
+async def _open_store(uri: str) -> AsyncIterator[PostgresStore]:
+    """The service's Postgres store, schema migrated first, closed on the way out."""
     from volspike_oi.store.database import PostgresStore
 
     store = PostgresStore(uri)
-    version = await store.migrate()
-    log.info("database schema at version %d", version)
     try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_cancel_on_signal, nursery.cancel_scope)
-            await nursery.start(functools.partial(service.run, settings, store=store))
+        log.info("database schema at version %d", await store.migrate())
+        yield store
     finally:
         await store.aclose()
+
+
+async def _run_with_store(settings: Settings, uri: str) -> None:
+    from volspike_oi import service
+
+    async with _open_store(uri) as store, trio.open_nursery() as nursery:
+        nursery.start_soon(_cancel_on_signal, nursery.cancel_scope)
+        await nursery.start(functools.partial(service.run, settings, store=store))
 
 
 def _serve(settings: Settings) -> None:
@@ -157,14 +167,10 @@ async def _run_demo(settings: Settings, sim_settings: SimSettings, uri: str) -> 
     from volspike_oi import service
     from volspike_oi.sim import BinanceSim, serve_sim
     from volspike_oi.sim.scenario import BUILTIN_DIR
-    from volspike_oi.store.database import PostgresStore
-
-    store = PostgresStore(uri)
-    await store.migrate()
 
     scenario = load_scenario(sim_settings.scenario or BUILTIN_DIR / "demo.json")
     sim = BinanceSim(sim_settings, scenario)
-    async with trio.open_nursery() as nursery:
+    async with _open_store(uri) as store, trio.open_nursery() as nursery:
         nursery.start_soon(_cancel_on_signal, nursery.cancel_scope)
         binds = await nursery.start(serve_sim, sim, sim_settings.host, sim_settings.port)
         base = binds[0]

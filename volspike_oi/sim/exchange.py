@@ -21,8 +21,7 @@ from volspike_oi.sim.clock import SimClock
 from volspike_oi.sim.faults import FIVE_XX, Faults, decide
 from volspike_oi.sim.limits import Admission, IpWeightLimiter, WindowCounter
 from volspike_oi.sim.market import HIST_PERIOD_MS, Market, SymbolState
-from volspike_oi.sim.scenario import _CONVERTER as _STRICT
-from volspike_oi.sim.scenario import NO_EVENTS, Scenario, _describe
+from volspike_oi.sim.scenario import NO_EVENTS, Scenario, ScenarioError, decode_faults
 from volspike_oi.sim.settings import SimSettings
 from volspike_oi.sim.stats import SimStats
 
@@ -365,12 +364,10 @@ class BinanceSim:
             try:
                 # Decoded as strictly as a scenario's faults: unknown keys and wrong types are
                 # refused, and the message names the field.
-                self.set_faults(
-                    _STRICT.structure({**cattrs.unstructure(self.faults), **doc}, Faults)
-                )
-            except cattrs.BaseValidationError as exc:
-                raise BinanceError(400, -1130, f"invalid {_describe(exc, 'faults')}") from None
-            except (ValueError, TypeError) as exc:
+                self.set_faults(decode_faults({**cattrs.unstructure(self.faults), **doc}))
+            except ScenarioError as exc:
+                raise BinanceError(400, -1130, f"invalid {exc}") from None
+            except (ValueError, TypeError) as exc:  # an attrs validator: the value is out of range
                 raise BinanceError(400, -1130, f"invalid faults: {exc}") from None
             return cattrs.unstructure(self.faults)
         if path in ("/_sim/ban", "/_sim/throttle"):

@@ -122,6 +122,15 @@ def _out_of_range(event: Event) -> str | None:
     return None
 
 
+def decode_faults(doc: object) -> Faults:
+    """Fault settings from JSON, as strictly as a scenario's (`POST /_sim/faults` uses it):
+    unknown keys and wrong types are refused with a `ScenarioError` naming the field."""
+    try:
+        return _CONVERTER.structure(doc, Faults)
+    except cattrs.BaseValidationError as exc:
+        raise ScenarioError(_describe(exc, "faults")) from None
+
+
 def parse_scenario(doc: object) -> Scenario:
     """Decode a scenario document (already parsed JSON)."""
     if not isinstance(doc, dict) or set(doc) != {"events"} or not isinstance(doc["events"], list):
