@@ -6,17 +6,22 @@ Rules for every test here: loopback only and port 0; anything that waits uses tr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import itertools
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
 import httpx
+import psycopg
 import pytest
 import trio
 
 from volspike_oi.sim import BinanceSim, Scenario, SimSettings, SimTransport, serve_sim
 from volspike_oi.sim.scenario import NO_EVENTS
+from volspike_oi.store.server import EmbeddedPostgres
 
 START_MS = 1_791_360_000_000
 """A fixed simulated epoch (2026-10-07 08:00:00 UTC), on a minute boundary."""
@@ -56,3 +61,40 @@ async def sim_server(
     sim = make_sim()
     binds = await nursery.start(serve_sim, sim, "127.0.0.1", 0)
     return sim, binds[0]
+
+
+# -- real Postgres (storage tests run on the real clock: MockClock would jump while a query
+# -- runs in its worker thread, trio-stack-facts §2e) ---------------------------------------
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[EmbeddedPostgres]:
+    # Its own directory, not pytest's tmp_path: pytest prunes old `pytest-N` directories when
+    # another session starts, which would pull the data directory from under a running server.
+    # Short, too: the server's unix socket lives in its data directory (≤ 107 bytes).
+    base = tempfile.mkdtemp(prefix="volspike-pg-")
+    server = EmbeddedPostgres(base)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_admin_uri(pg_server: EmbeddedPostgres) -> str:
+    return pg_server.uri
+
+
+@pytest.fixture
+def pg_uri(pg_admin_uri: str) -> Iterator[str]:
+    """A new, empty database for this test."""
+    name = f"t{next(_counter)}"
+    with psycopg.connect(pg_admin_uri, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    yield pg_admin_uri.replace("/postgres?", f"/{name}?")
+    with psycopg.connect(pg_admin_uri, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

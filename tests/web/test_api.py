@@ -21,15 +21,9 @@ import pytest
 import trio
 
 from tests.service_harness import Stack, start_stack, wait_until
-from tests.store import conftest as store_fixtures
 from volspike_oi.store.database import PostgresStore
 from volspike_oi.store.schema import ensure_partitions
 from volspike_oi.web.state import iso
-
-# A fresh embedded Postgres database per storage test (tests/store/conftest.py).
-pg_server = store_fixtures.pg_server
-pg_admin_uri = store_fixtures.pg_admin_uri
-pg_uri = store_fixtures.pg_uri
 
 API_KEY = "test-key"
 AUTH = {"X-API-Key": API_KEY}

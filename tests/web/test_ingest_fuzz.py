@@ -23,14 +23,8 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from tests.service_harness import Stack, start_stack, wait_until
-from tests.store import conftest as store_fixtures
 from volspike_oi.store.database import PostgresStore
 from volspike_oi.web.state import iso
-
-# A fresh embedded Postgres database per test (tests/store/conftest.py).
-pg_server = store_fixtures.pg_server
-pg_admin_uri = store_fixtures.pg_admin_uri
-pg_uri = store_fixtures.pg_uri
 
 API_KEY = "fuzz-key"
 HEADERS = {"X-API-Key": API_KEY, "Content-Type": "application/json"}
