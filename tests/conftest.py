@@ -19,14 +19,14 @@ import psycopg
 import pytest
 import trio
 
-from volspike_oi.sim import BinanceSim, Scenario, SimSettings, SimTransport, serve_sim
-from volspike_oi.sim.scenario import NO_EVENTS
+from volspike_oi.sim.binance import BinanceSim, Scenario, SimSettings, SimTransport, serve_sim
+from volspike_oi.sim.binance.scenario import NO_EVENTS
 from volspike_oi.store.server import EmbeddedPostgres
 
 START_MS = 1_791_360_000_000
 """A fixed simulated epoch (2026-10-07 08:00:00 UTC), on a minute boundary."""
 
-REFERENCE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "binance"
+REFERENCE_DIR = Path(__file__).resolve().parent / "fixtures" / "binance"
 
 
 @pytest.fixture

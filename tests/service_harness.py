@@ -24,8 +24,8 @@ from volspike_oi.clock import WallClock
 from volspike_oi.config import Settings, load
 from volspike_oi.messages import OiAlert, OiSample
 from volspike_oi.service import Service
-from volspike_oi.sim import BinanceSim, Scenario, SimSettings, SimTransport, serve_sim
-from volspike_oi.sim.scenario import NO_EVENTS
+from volspike_oi.sim.binance import BinanceSim, Scenario, SimSettings, SimTransport, serve_sim
+from volspike_oi.sim.binance.scenario import NO_EVENTS
 from volspike_oi.store.protocol import Store
 
 

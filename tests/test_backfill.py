@@ -7,7 +7,7 @@ import trio
 from tests.conftest import START_MS
 from tests.service_harness import start_stack
 from volspike_oi import metrics as m
-from volspike_oi.sim import parse_scenario
+from volspike_oi.sim.binance import parse_scenario
 
 SYMBOL = "LINKUSDT"
 SPIKE_AT_S = 180

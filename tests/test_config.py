@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from volspike_oi.config import Settings, SettingsError, describe, load
-from volspike_oi.sim.settings import SimSettings
+from volspike_oi.sim.binance.settings import SimSettings
 
 ENV_EXAMPLE = Path(__file__).resolve().parents[1] / "ops" / ".env.example"
 

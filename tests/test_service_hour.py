@@ -11,7 +11,7 @@ import trio
 
 from tests.conftest import START_MS
 from tests.service_harness import Stack, largest_gap_s, start_stack
-from volspike_oi.sim import parse_scenario
+from volspike_oi.sim.binance import parse_scenario
 
 SPIKE_SYMBOL = "LINKUSDT"
 SPIKE_AT_S = 50 * 60

@@ -13,7 +13,7 @@ from tests.conftest import START_MS
 from tests.service_harness import largest_gap_s, start_stack
 from volspike_oi import metrics as m
 from volspike_oi.actors import mark_prices
-from volspike_oi.sim import parse_scenario
+from volspike_oi.sim.binance import parse_scenario
 
 MINUTE_MS = 60_000
 

@@ -1,8 +1,9 @@
 """Specification of `volspike_oi.universe`: which contracts are tracked, and which are liquid.
 
-The filter is checked against every contract in the reference exchangeInfo capture; the
-liquidity hysteresis (seed 001 §3.1 step 3) is checked as properties over any universe, any
-24h quote volumes (some symbols without a ticker row) and any enter ≥ exit thresholds.
+The filter is checked against every contract in the exchangeInfo capture in
+tests/fixtures/binance/; the liquidity hysteresis (seed 001 §3.1 step 3) is checked as
+properties over any universe, any 24h quote volumes (some symbols without a ticker row) and any
+enter ≥ exit thresholds.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ import attrs
 import trio
 
 from volspike_oi.config import Settings, SettingsError, load
-from volspike_oi.sim.scenario import ScenarioError, load_scenario
-from volspike_oi.sim.settings import SimSettings
+from volspike_oi.sim.binance.scenario import ScenarioError, load_scenario
+from volspike_oi.sim.binance.settings import SimSettings
 
 if TYPE_CHECKING:
     from volspike_oi.store.database import PostgresStore
@@ -108,7 +108,7 @@ async def _cancel_on_signal(scope: trio.CancelScope) -> None:
 
 
 async def _run_sim(settings: SimSettings) -> None:
-    from volspike_oi.sim import BinanceSim, Scenario, serve_sim
+    from volspike_oi.sim.binance import BinanceSim, Scenario, serve_sim
 
     scenario = load_scenario(settings.scenario) if settings.scenario else Scenario()
     sim = BinanceSim(settings, scenario)
@@ -165,8 +165,8 @@ def _serve(settings: Settings) -> None:
 
 async def _run_demo(settings: Settings, sim_settings: SimSettings, uri: str) -> None:
     from volspike_oi import service
-    from volspike_oi.sim import BinanceSim, serve_sim
-    from volspike_oi.sim.scenario import BUILTIN_DIR
+    from volspike_oi.sim.binance import BinanceSim, serve_sim
+    from volspike_oi.sim.binance.scenario import BUILTIN_DIR
 
     scenario = load_scenario(sim_settings.scenario or BUILTIN_DIR / "demo.json")
     sim = BinanceSim(sim_settings, scenario)

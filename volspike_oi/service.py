@@ -40,7 +40,7 @@ from volspike_oi.alerts import AlertRules
 from volspike_oi.budget import WeightBudget
 from volspike_oi.clock import WallClock
 from volspike_oi.config import Settings
-from volspike_oi.exchange.client import BinanceClient
+from volspike_oi.venues.binance.client import BinanceClient
 from volspike_oi.mark_book import MarkPriceBook
 from volspike_oi.messages import (
     HistoryBackfill,

@@ -1,7 +1,8 @@
 """Contract tests: the simulator answers in the exact shape of every stored Binance capture.
 
-Every file in `REFERENCE_DIR` (listed in its SOURCES.md) is mapped to the request that produced it
-and replayed against the simulator over real loopback HTTP/WebSocket (hypercorn). The rules:
+Every file in `REFERENCE_DIR` (tests/fixtures/binance/, listed in its SOURCES.md) is mapped to
+the request that produced it and replayed against the simulator over real loopback
+HTTP/WebSocket (hypercorn). The rules:
 
 - Objects carry the capture's keys in the capture's order. Captures from 2026 must match exactly;
   captures from 2021/2022 predate fields added since, so their keys must appear in the simulator's

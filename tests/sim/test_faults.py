@@ -25,7 +25,7 @@ import pytest
 import trio
 
 from tests.conftest import START_MS
-from volspike_oi.sim import BinanceSim, SimTransport, parse_scenario, serve_sim
+from volspike_oi.sim.binance import BinanceSim, SimTransport, parse_scenario, serve_sim
 
 OI = "/fapi/v1/openInterest"
 BTC = {"symbol": "BTCUSDT"}

@@ -31,7 +31,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import START_MS
-from volspike_oi.sim import BinanceSim, SimTransport, serve_sim
+from volspike_oi.sim.binance import BinanceSim, SimTransport, serve_sim
 from volspike_oi.sim.limits import (
     FIRST_BAN_MS,
     MAX_BAN_MS,

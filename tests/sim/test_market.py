@@ -20,7 +20,7 @@ import trio
 from trio.testing import MockClock
 
 from tests.conftest import START_MS
-from volspike_oi.sim import BinanceSim, SimTransport
+from volspike_oi.sim.binance import BinanceSim, SimTransport
 
 MakeSim = Callable[..., BinanceSim]
 MINUTE_MS = 60_000

@@ -20,7 +20,7 @@ import trio
 from trio.testing import MockClock
 
 from tests.conftest import START_MS
-from volspike_oi.sim import (
+from volspike_oi.sim.binance import (
     BinanceSim,
     Scenario,
     ScenarioError,
@@ -28,7 +28,7 @@ from volspike_oi.sim import (
     load_scenario,
     parse_scenario,
 )
-from volspike_oi.sim.scenario import BUILTIN_DIR
+from volspike_oi.sim.binance.scenario import BUILTIN_DIR
 
 MakeSim = Callable[..., BinanceSim]
 SHIPPED = sorted(BUILTIN_DIR.glob("*.json"))

@@ -24,7 +24,7 @@ from trio.testing import MockClock
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
 from tests.conftest import START_MS
-from volspike_oi.sim import BinanceSim, serve_sim
+from volspike_oi.sim.binance import BinanceSim, serve_sim
 
 ALL_1S = "!markPrice@arr@1s"
 COIN_M = {"BTCUSD_PERP", "ETHUSD_PERP"}

@@ -14,7 +14,7 @@ import trio
 from tests.conftest import START_MS
 from tests.service_harness import start_stack, wait_until
 from volspike_oi import metrics as m
-from volspike_oi.sim import BinanceSim, SimSettings
+from volspike_oi.sim.binance import BinanceSim, SimSettings
 from volspike_oi.store.database import PostgresStore, connect
 from volspike_oi.store.schema import ensure_partitions, migrate
 from volspike_oi.store.server import EmbeddedPostgres

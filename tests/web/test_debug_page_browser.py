@@ -3,8 +3,9 @@
 Rules for this module:
 - Loopback only. The demo runs as a real process (`python -m volspike_oi demo`) on a port the
   OS picked free, with its embedded Postgres in the test's `tmp_path`; its simulator binds port 0.
-- The browser is Debian's `chromium`, which `make browser` installs (`make pytest` depends on it).
-  A missing Chromium FAILS the test with that instruction; it is never skipped.
+- The browser is `$CHROMIUM` when set (an executable chromium/chrome), else Debian's `chromium`
+  on PATH, which `make browser` installs when run as root (`make pytest` depends on it). A
+  missing Chromium FAILS the test with a one-line instruction; it is never skipped.
 - Chromium runs headless with the flags that keep it off the network (no background networking,
   component updates, sync or QUIC) and a fresh `--user-data-dir`; it is driven over the DevTools
   protocol with trio-websocket, with no other browser tooling.
@@ -79,11 +80,22 @@ def _free_port() -> int:
 
 
 def _chromium() -> str:
+    """The browser to drive: `$CHROMIUM` when set, else `chromium` on PATH; never a skip."""
+    chosen = os.environ.get("CHROMIUM")
+    if chosen:
+        if not (os.path.isfile(chosen) and os.access(chosen, os.X_OK)):
+            pytest.fail(
+                f"CHROMIUM={chosen} is not an executable file: point CHROMIUM at a "
+                "chromium/chrome binary or unset it to use `chromium` on PATH",
+                pytrace=False,
+            )
+        return chosen
     path = shutil.which("chromium")
     if path is None:
         pytest.fail(
-            "Debian's chromium is not installed: run `make browser` "
-            "(apt-get install chromium) before this browser test",
+            "the debug-page browser test needs Chromium: install Debian's chromium "
+            "(sudo apt-get install chromium, or `make browser` as root) or set "
+            "CHROMIUM=/path/to/chromium",
             pytrace=False,
         )
     return path

@@ -26,7 +26,7 @@ from tests.conftest import START_MS
 from tests.service_harness import Stack, start_stack, wait_until
 from volspike_oi.actors import http_server
 from volspike_oi.actors.web_feed import BATCH_S, HEARTBEAT_S
-from volspike_oi.sim import parse_scenario
+from volspike_oi.sim.binance import parse_scenario
 from volspike_oi.web import hub as hub_mod
 from volspike_oi.web.app import WS_CLOSE_TOO_SLOW
 from volspike_oi.web.state import alert_view

@@ -14,8 +14,8 @@ import trio
 from volspike_oi import metrics as m
 from volspike_oi.actors.alert_evaluator import AlertState
 from volspike_oi.clock import WallClock
-from volspike_oi.exchange.client import BinanceClient, ExchangeError
-from volspike_oi.exchange.decode import DecodeError, OpenInterestHistRow, decode_list
+from volspike_oi.venues.binance.client import BinanceClient, ExchangeError
+from volspike_oi.venues.binance.decode import DecodeError, OpenInterestHistRow, decode_list
 from volspike_oi.messages import HistoryBackfill, UniverseUpdate
 from volspike_oi.metrics import Metrics
 

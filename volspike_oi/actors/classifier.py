@@ -14,8 +14,8 @@ import math
 import trio
 
 from volspike_oi.clock import WallClock
-from volspike_oi.exchange.client import BinanceClient, ExchangeError
-from volspike_oi.exchange.decode import DecodeError, Ticker24h, decode_list
+from volspike_oi.venues.binance.client import BinanceClient, ExchangeError
+from volspike_oi.venues.binance.decode import DecodeError, Ticker24h, decode_list
 from volspike_oi.messages import LiquidMember, TrackedPerpetuals, UniverseUpdate
 from volspike_oi.universe import Thresholds, classify
 

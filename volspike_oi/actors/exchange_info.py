@@ -12,8 +12,8 @@ import logging
 import trio
 
 from volspike_oi.clock import WallClock
-from volspike_oi.exchange.client import BinanceClient, ExchangeError
-from volspike_oi.exchange.decode import DecodeError, ExchangeInfo, decode
+from volspike_oi.venues.binance.client import BinanceClient, ExchangeError
+from volspike_oi.venues.binance.decode import DecodeError, ExchangeInfo, decode
 from volspike_oi.messages import TrackedPerpetuals
 from volspike_oi.universe import ContractInfo, is_tracked_perpetual
 

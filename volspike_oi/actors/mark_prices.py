@@ -24,8 +24,8 @@ from trio_websocket import (
 
 from volspike_oi import metrics as m
 from volspike_oi.clock import WallClock
-from volspike_oi.exchange.client import BinanceClient, ExchangeError
-from volspike_oi.exchange.decode import (
+from volspike_oi.venues.binance.client import BinanceClient, ExchangeError
+from volspike_oi.venues.binance.decode import (
     DecodeError,
     MarkPriceFrame,
     PremiumIndex,

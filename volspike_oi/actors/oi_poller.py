@@ -21,13 +21,13 @@ import trio
 from volspike_oi import metrics as m
 from volspike_oi.budget import Lane, Reservation, WeightBudget
 from volspike_oi.clock import WallClock
-from volspike_oi.exchange.client import (
+from volspike_oi.venues.binance.client import (
     BinanceClient,
     ExchangeError,
     InvalidSymbol,
     RateLimited,
 )
-from volspike_oi.exchange.decode import DecodeError, OpenInterest, decode
+from volspike_oi.venues.binance.decode import DecodeError, OpenInterest, decode
 from volspike_oi.mark_book import MarkPriceBook
 from volspike_oi.messages import OiSample, UniverseUpdate
 from volspike_oi.metrics import Metrics

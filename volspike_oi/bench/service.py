@@ -19,7 +19,7 @@ from volspike_oi import service
 from volspike_oi.bench import print_table
 from volspike_oi.clock import WallClock
 from volspike_oi.config import Settings, load
-from volspike_oi.sim import BinanceSim, SimSettings, SimTransport
+from volspike_oi.sim.binance import BinanceSim, SimSettings, SimTransport
 
 START_MS = 1_791_360_000_000
 MINUTES = 5

@@ -8,8 +8,8 @@ import httpx
 import trio
 
 from volspike_oi.bench import print_table
-from volspike_oi.sim import BinanceSim, SimSettings, SimTransport, serve_sim
-from volspike_oi.sim.streams import MarkPriceFeed, parse_stream
+from volspike_oi.sim.binance import BinanceSim, SimSettings, SimTransport, serve_sim
+from volspike_oi.sim.binance.streams import MarkPriceFeed, parse_stream
 
 START_MS = 1_791_360_000_000
 REQUESTS = 2000

@@ -31,7 +31,7 @@ from volspike_oi.bench import print_table
 from volspike_oi.clock import WallClock
 from volspike_oi.config import Settings, load
 from volspike_oi.service import Service
-from volspike_oi.sim import BinanceSim, SimSettings, SimTransport, serve_sim
+from volspike_oi.sim.binance import BinanceSim, SimSettings, SimTransport, serve_sim
 from volspike_oi.store.database import PostgresStore
 from volspike_oi.store.server import EmbeddedPostgres
 

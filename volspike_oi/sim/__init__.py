@@ -1,23 +1,2 @@
-"""A Binance USDT-M futures simulator: REST, mark price WebSocket, weights, bans and faults.
-
-Public names: `BinanceSim` (the framework-free exchange), `SimSettings`, `serve_sim` (real
-HTTP/WebSocket on loopback), `SimTransport` (in-process httpx transport), `load_scenario`.
-"""
-
-from volspike_oi.sim.app import serve_sim
-from volspike_oi.sim.exchange import BinanceSim, SimResponse
-from volspike_oi.sim.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
-from volspike_oi.sim.settings import SimSettings
-from volspike_oi.sim.transport import SimTransport
-
-__all__ = [
-    "BinanceSim",
-    "Scenario",
-    "ScenarioError",
-    "SimResponse",
-    "SimSettings",
-    "SimTransport",
-    "load_scenario",
-    "parse_scenario",
-    "serve_sim",
-]
+"""Venue simulators: one folder per venue (`sim/binance/`); the clock, fault decisions and
+window counters they share live here."""

@@ -16,8 +16,8 @@ from hypercorn.trio import serve
 from quart import Response, request, websocket
 from quart_trio import QuartTrio
 
-from volspike_oi.sim.exchange import BinanceSim
-from volspike_oi.sim.streams import (
+from volspike_oi.sim.binance.exchange import BinanceSim
+from volspike_oi.sim.binance.streams import (
     CONNECTION_LIFETIME_MS,
     MarkPriceFeed,
     StreamSession,

@@ -15,10 +15,10 @@ from collections.abc import Callable
 
 import attrs
 
-from volspike_oi.sim.catalog import SymbolSpec, make_spec
+from volspike_oi.sim.binance.catalog import SymbolSpec, make_spec
 from volspike_oi.sim.clock import SimClock
 from volspike_oi.sim.faults import Faults
-from volspike_oi.sim.scenario import (
+from volspike_oi.sim.binance.scenario import (
     NO_EVENTS,
     Delisting,
     Listing,

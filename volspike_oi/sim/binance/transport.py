@@ -11,7 +11,7 @@ from __future__ import annotations
 import httpx
 import trio
 
-from volspike_oi.sim.exchange import BinanceSim
+from volspike_oi.sim.binance.exchange import BinanceSim
 
 
 class SimTransport(httpx.AsyncBaseTransport):

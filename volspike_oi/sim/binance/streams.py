@@ -14,8 +14,8 @@ from typing import Any
 
 import attrs
 
-from volspike_oi.sim import payloads
-from volspike_oi.sim.exchange import BinanceSim
+from volspike_oi.sim.binance import payloads
+from volspike_oi.sim.binance.exchange import BinanceSim
 
 CONNECTION_LIFETIME_MS = 86_400_000
 """Binance cuts every connection after 24 h."""

@@ -19,7 +19,7 @@ import trio
 from volspike_oi import metrics as m
 from volspike_oi.budget import Lane, Reservation, WeightBudget
 from volspike_oi.clock import WallClock
-from volspike_oi.exchange.decode import DecodeError, ErrorBody, decode, parse_json
+from volspike_oi.venues.binance.decode import DecodeError, ErrorBody, decode, parse_json
 from volspike_oi.metrics import Metrics
 
 log = logging.getLogger(__name__)

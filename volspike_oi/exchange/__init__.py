@@ -1,1 +1,0 @@
-"""Binance: the budget-aware REST client and strict decoding of its JSON."""
