@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# CHROMIUM: a chromium/chrome binary for the browser test (else `chromium` on PATH, see browser).
+CHROMIUM ?=
+BROWSER_HELP := make test needs Chromium for the debug-page browser test: install Debian's \
+	chromium (sudo apt-get install chromium) or set CHROMIUM=/path/to/chromium
 
 .PHONY: install test lint format pytest browser demo run sim bench lock clean db-migrate db-retention db-shell types
 
@@ -24,11 +28,21 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP) browser
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(if $(CHROMIUM),CHROMIUM='$(CHROMIUM)' )$(BIN)/pytest -n 2 --dist loadfile
 
-## browser: Debian's Chromium for the browser test of the debug page (CI runs as root on Debian)
+## browser: Chromium for the browser test of the debug page: $(CHROMIUM) if set, else `chromium`
+## on PATH, else (as root, e.g. CI on Debian) Debian's chromium; otherwise one line and a failure
 browser:
-	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
+	@if [ -n '$(CHROMIUM)' ]; then \
+		[ -f '$(CHROMIUM)' ] && [ -x '$(CHROMIUM)' ] || \
+			{ echo "CHROMIUM=$(CHROMIUM) is not an executable file: $(BROWSER_HELP)" >&2; exit 1; }; \
+	elif command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium (apt-get)"; \
+		apt-get update -qq && apt-get install -y -qq chromium; \
+	else \
+		echo "$(BROWSER_HELP)" >&2; exit 1; \
+	fi
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix volspike_oi tests
