@@ -4,11 +4,30 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any, TypeVar
 
+import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from volspike_oi.config import Settings, SettingsError, describe, load
+from volspike_oi.config import (
+    AlertSettings,
+    BinanceSettings,
+    FeatureFlags,
+    HttpSettings,
+    OpsSettings,
+    PollingSettings,
+    Settings,
+    StoreSettings,
+    UniverseSettings,
+    VolSpikeSettings,
+    env_example,
+)
+from volspike_oi.envconfig import SettingsError, describe, groups, load
 from volspike_oi.sim.binance.settings import SimSettings
+
+T = TypeVar("T")
 
 ENV_EXAMPLE = Path(__file__).resolve().parents[1] / "ops" / ".env.example"
 
@@ -117,3 +136,127 @@ def test_env_example_lists_every_setting_with_its_default():
             assert assigned[env] == default, (
                 f"{env}: example says {assigned[env]!r}, default is {default!r}"
             )
+
+
+def test_env_example_is_generated_from_the_settings():
+    assert ENV_EXAMPLE.read_text() == env_example(), (
+        "ops/.env.example is stale: .venv/bin/python -m volspike_oi.config > ops/.env.example"
+    )
+
+
+# -- Settings composed of one group per concern ------------------------------------------------
+
+GROUPS = [
+    BinanceSettings,
+    UniverseSettings,
+    PollingSettings,
+    AlertSettings,
+    VolSpikeSettings,
+    StoreSettings,
+    HttpSettings,
+    FeatureFlags,
+    OpsSettings,
+]
+
+
+def test_settings_has_exactly_the_fields_of_its_groups_in_group_order():
+    assert groups(Settings) == GROUPS
+    assert [f.name for f in attrs.fields(Settings)] == [
+        f.name for group in GROUPS for f in attrs.fields(group)
+    ]
+    assert all(group.__doc__ for group in GROUPS)
+
+
+def test_every_variable_and_flag_is_named_once():
+    # One env file feeds the service and the simulator, and `demo` takes the flags of both.
+    fields: list[attrs.Attribute[Any]] = [*attrs.fields(Settings), *attrs.fields(SimSettings)]
+    envs = [f.metadata["env"] for f in fields]
+    assert len(set(envs)) == len(envs)
+    assert len({f.name for f in fields}) == len(fields)
+
+
+def test_settings_is_read_and_evolved_by_the_field_names_of_its_groups():
+    s = attrs.evolve(load(Settings, {}, {"http_port": "9001"}), oi_history_hours=5.0)
+    assert (s.http_port, s.oi_history_hours) == (9001, 5.0)
+    assert all(isinstance(s, group) for group in GROUPS)
+    with pytest.raises(SettingsError, match=r"^--http-port='x': expected an integer$"):
+        load(Settings, {}, {"http_port": "x"})
+
+
+def _values(group: type[Any], settings: object) -> dict[str, object]:
+    """The values `settings` holds for the fields of `group`."""
+    return {f.name: getattr(settings, f.name) for f in attrs.fields(group)}
+
+
+@pytest.mark.parametrize(
+    ("group", "env", "message"),
+    [
+        (
+            UniverseSettings,
+            {"OI_LIQUID_EXIT_QUOTE_24H": "5000000"},
+            "OI_LIQUID_EXIT_QUOTE_24H=5e+06 must be ≤ OI_LIQUID_ENTER_QUOTE_24H=4e+06 (hysteresis)",
+        ),
+        (
+            PollingSettings,
+            {"MIN_INTERVAL_SEC": "30"},
+            "MIN_INTERVAL_SEC=30 must be ≤ MAX_INTERVAL_SEC=20",
+        ),
+        (
+            AlertSettings,
+            {"OI_BASELINE_TO_MIN": "60"},
+            "OI_BASELINE_TO_MIN=60 must be < OI_BASELINE_FROM_MIN=60",
+        ),
+    ],
+)
+def test_a_group_loads_alone_and_runs_its_own_cross_check(group, env, message):
+    assert _values(group, load(group, {})) == _values(group, load(Settings, {}))
+    for cls in (group, Settings):
+        with pytest.raises(SettingsError) as info:
+            load(cls, env)
+        assert str(info.value) == message
+
+
+def test_the_weight_budget_check_spans_groups_so_only_settings_runs_it():
+    env = {"MAX_REQ_PER_MIN": "3000"}
+    assert load(PollingSettings, env).max_req_per_min == 3000
+    with pytest.raises(
+        SettingsError, match=r"^MAX_REQ_PER_MIN=3000 must be ≤ BINANCE_WEIGHT_LIMIT=2400$"
+    ):
+        load(Settings, env)
+
+
+@given(enter=st.floats(1, 1e12), exit_=st.floats(0, 1e12))
+def test_hysteresis_is_checked_alike_alone_and_composed(enter, exit_):
+    env = {"OI_LIQUID_ENTER_QUOTE_24H": repr(enter), "OI_LIQUID_EXIT_QUOTE_24H": repr(exit_)}
+    for cls in (UniverseSettings, Settings):
+        if exit_ <= enter:
+            assert load(cls, env).oi_liquid_exit_quote_24h == exit_
+        else:
+            with pytest.raises(SettingsError, match=r"^OI_LIQUID_EXIT_QUOTE_24H=\S+ must be ≤"):
+                load(cls, env)
+
+
+SETTINGS_ENVS = [f.metadata["env"] for f in attrs.fields(Settings)]
+SOME_VALUES = ["", "0", "1", "2.5", "30", "3000", "4e6", "1e20", "nan", "no", "x", "https://h"]
+
+
+def _load_or_refusal(cls: type[T], env: dict[str, str]) -> tuple[T | None, str | None]:
+    """(settings, None) when `cls` loads from `env`, else (None, the one-line refusal)."""
+    try:
+        return load(cls, env), None
+    except SettingsError as exc:
+        return None, str(exc)
+
+
+@given(env=st.dictionaries(st.sampled_from(SETTINGS_ENVS), st.sampled_from(SOME_VALUES)))
+def test_settings_loads_exactly_when_every_group_loads_alone(env):
+    alone = {group: _load_or_refusal(group, env) for group in GROUPS}
+    refusals = [refusal for _, refusal in alone.values() if refusal is not None]
+    whole, refusal = _load_or_refusal(Settings, env)
+    if refusal is not None:
+        spanning = not refusals and refusal.startswith("MAX_REQ_PER_MIN=")
+        assert refusal in refusals or spanning
+    else:
+        assert not refusals
+        for group, (part, _) in alone.items():
+            assert _values(group, part) == _values(group, whole)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from volspike_oi.config import int_between, number_between, setting
+from volspike_oi.envconfig import int_between, number_between, setting
 
 
 @attrs.frozen
