@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import httpx
 import psycopg
 import pytest
 import trio
 
-from volspike_oi.sim.binance import BinanceSim, Scenario, SimSettings, SimTransport, serve_sim
+from volspike_oi.sim.binance import BinanceSim, Scenario, SimSettings, serve_sim
 from volspike_oi.sim.binance.scenario import NO_EVENTS
+from volspike_oi.store.database import PostgresStore
 from volspike_oi.store.server import EmbeddedPostgres
 
 START_MS = 1_791_360_000_000
@@ -38,16 +38,6 @@ def make_sim() -> Callable[..., BinanceSim]:
         return BinanceSim(settings, scenario)
 
     return make
-
-
-@pytest.fixture
-async def sim_client(
-    make_sim: Callable[..., BinanceSim],
-) -> AsyncIterator[tuple[BinanceSim, httpx.AsyncClient]]:
-    """A simulator reached through the in-process transport (no sockets)."""
-    sim = make_sim()
-    async with httpx.AsyncClient(transport=SimTransport(sim), base_url="http://sim") as client:
-        yield sim, client
 
 
 @pytest.fixture
@@ -87,6 +77,22 @@ def pg_server() -> Iterator[EmbeddedPostgres]:
 @pytest.fixture(scope="session")
 def pg_admin_uri(pg_server: EmbeddedPostgres) -> str:
     return pg_server.uri
+
+
+@pytest.fixture
+async def pg_store(pg_uri: str) -> AsyncIterator[PostgresStore]:
+    """A migrated store on a fresh database (real clock: the test must not ask for autojump)."""
+    store = PostgresStore(pg_uri)
+    await store.migrate()
+    yield store
+    await store.aclose()
+
+
+def count_rows(uri: str, table: str) -> int:
+    with psycopg.connect(uri) as conn:
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 @pytest.fixture

@@ -21,12 +21,31 @@ import trio
 from tests.conftest import START_MS
 from volspike_oi import service as service_mod
 from volspike_oi.clock import WallClock
-from volspike_oi.config import Settings, load
+from volspike_oi.config import Settings
+from volspike_oi.envconfig import load
 from volspike_oi.messages import OiAlert, OiSample
 from volspike_oi.service import Service
 from volspike_oi.sim.binance import BinanceSim, Scenario, SimSettings, SimTransport, serve_sim
 from volspike_oi.sim.binance.scenario import NO_EVENTS
 from volspike_oi.store.protocol import Store
+
+INGEST_ONLY: dict[str, str] = {
+    "MARK_PRICE_STREAM_ENABLED": "false",
+    "OI_REALTIME_ENABLED": "false",
+    "OI_ALERTS_ENABLED": "false",
+    "STATUS_LOG_SEC": "3600",
+}
+"""`start_stack(env=...)`: no poller, no alert evaluator, no stream: nothing but what a test
+ingests reaches the API or the store."""
+NO_STREAM: dict[str, str] = {"MARK_PRICE_STREAM_ENABLED": "false", "STATUS_LOG_SEC": "3600"}
+"""`start_stack(env=...)`: the poller and evaluator run; mark prices come from REST only."""
+
+SEED_ALERT_KEYS = frozenset(
+    {"symbol", "direction", "baseline", "current", "pctChange", "absChange", "timestamp", "source"}
+)
+"""The alert body of seed 001 §5.3, as the backend takes it."""
+ALERT_KEYS = SEED_ALERT_KEYS | {"baselineSamples", "usdChange"}
+"""An alert as the API serves it: the seed's keys and what we add."""
 
 
 @attrs.define

@@ -20,16 +20,17 @@ import pytest
 import trio
 
 from tests.conftest import START_MS
-from tests.service_harness import start_stack
+from tests.service_harness import SEED_ALERT_KEYS, start_stack
 from volspike_oi import metrics as m
 from volspike_oi import service as service_mod
 from volspike_oi.actors import forwarder
-from volspike_oi.actors.forwarder import ForwarderStatus
 from volspike_oi.clock import WallClock
 from volspike_oi.messages import OiAlert, OiSample
 from volspike_oi.metrics import Metrics
+from volspike_oi.snapshots import ForwarderStatus
+from volspike_oi.views import alert_view
 from volspike_oi.web.ingest import parse_alert_ingest, parse_oi_ingest
-from volspike_oi.web.state import alert_view
+from volspike_oi.wire import to_json
 
 PROD = "http://prod.backend.test"
 DEV = "http://dev.backend.test"
@@ -37,16 +38,6 @@ KEY = "sk-live-5f1d0c9a7e"
 OI_URL = forwarder.OI_PATH
 ALERT_URL = forwarder.ALERT_PATH
 REALTIME_KEYS = {"symbol", "openInterest", "openInterestUsd", "markPrice", "source"}
-SEED_ALERT_KEYS = {
-    "symbol",
-    "direction",
-    "baseline",
-    "current",
-    "pctChange",
-    "absChange",
-    "timestamp",
-    "source",
-}
 
 Answer = Callable[[httpx.Request, Any], int | None]
 """Decides the status for one request (None = hang forever); it may also raise."""
@@ -215,7 +206,7 @@ async def test_alerts_are_posted_one_per_request_in_the_seed_shape(
     await trio.sleep(forwarder.FLUSH_EVERY_S + 0.1)
 
     posts = backend.accepted("prod.backend.test", ALERT_URL)
-    assert [p.body for p in posts] == [alert_view(a) for a in alerts]
+    assert [p.body for p in posts] == [to_json(alert_view(a)) for a in alerts]
     for post in posts:
         assert set(post.body) >= SEED_ALERT_KEYS
         assert post.body["source"] == "oi_realtime_poller"
@@ -254,7 +245,7 @@ async def test_a_minute_of_503_is_retried_with_backoff_then_everything_arrives_o
     assert 60 <= first_success <= 60 + forwarder.RETRY_MAX_S
     assert backend.items("prod.backend.test") == sent
     posted_alerts = [p.body for p in backend.accepted("prod.backend.test", ALERT_URL)]
-    assert posted_alerts == [alert_view(a) for a in alerts]
+    assert posted_alerts == [to_json(alert_view(a)) for a in alerts]
     target = rig.status.targets[PROD]
     assert target.failing_since is None
     assert target.last_error == "HTTP 503"

@@ -13,11 +13,11 @@ import trio.lowlevel
 
 from volspike_oi import metrics as m
 from volspike_oi.actors import store_writer
-from volspike_oi.actors.store_writer import WriterStatus
 from volspike_oi.clock import WallClock
 from volspike_oi.messages import OiAlert, OiSample, UniverseUpdate
 from volspike_oi.metrics import Metrics
-from volspike_oi.store.database import WriteBatch
+from volspike_oi.snapshots import WriterStatus
+from volspike_oi.store.protocol import WriteBatch
 
 
 class FakeStore:

@@ -7,7 +7,8 @@ import trio
 
 from volspike_oi import metrics as m
 from volspike_oi.metrics import Metrics
-from volspike_oi.supervisor import ActorHealth, supervise
+from volspike_oi.snapshots import ActorHealth
+from volspike_oi.supervisor import supervise
 
 
 async def test_a_crashing_actor_restarts_with_doubling_backoff(nursery, autojump_clock):

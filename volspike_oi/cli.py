@@ -20,6 +20,7 @@ from volspike_oi.sim.binance.scenario import ScenarioError, load_scenario
 from volspike_oi.sim.binance.settings import SimSettings
 
 if TYPE_CHECKING:
+    from volspike_oi.service import Service
     from volspike_oi.store.database import PostgresStore
 
 log = logging.getLogger("volspike_oi")
@@ -99,12 +100,40 @@ def _configure_logging() -> None:
 
 
 async def _cancel_on_signal(scope: trio.CancelScope) -> None:
-    """SIGINT/SIGTERM end the program cleanly (systemd stops units with SIGTERM)."""
+    """SIGINT/SIGTERM end the program (systemd stops units with SIGTERM)."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for signum in signals:
-            log.info("received %s; shutting down", signal.Signals(signum).name)
-            scope.cancel()
+            name = signal.Signals(signum).name
+            log.info("received %s; shutting down", name)
+            scope.cancel(reason=f"received {name}")
             return
+
+
+def _signals() -> contextlib.AbstractContextManager[AsyncIterator[int]]:
+    """SIGINT and SIGTERM, caught from here on (a signal during start-up waits its turn)."""
+    return trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM)
+
+
+async def _stop_on_signal(
+    signals: AsyncIterator[int], service: Service, scope: trio.CancelScope
+) -> None:
+    """The first SIGINT/SIGTERM stops the service gracefully (in-flight requests finish, the
+    store flushes), then cancels `scope`; a second one cancels at once."""
+    async with trio.open_nursery() as nursery:
+        async for signum in signals:
+            name = signal.Signals(signum).name
+            if service.stop_reason is not None:
+                log.warning("received %s again; stopping now", name)
+                scope.cancel(reason=f"received {name} twice")
+                return
+            log.info("received %s; shutting down", name)
+            service.request_stop(f"received {name}")
+            nursery.start_soon(_cancel_when_stopped, service, scope)
+
+
+async def _cancel_when_stopped(service: Service, scope: trio.CancelScope) -> None:
+    await service.stopped.wait()
+    scope.cancel(reason=service.stop_reason)
 
 
 async def _run_sim(settings: SimSettings) -> None:
@@ -151,9 +180,10 @@ async def _open_store(uri: str) -> AsyncIterator[PostgresStore]:
 async def _run_with_store(settings: Settings, uri: str) -> None:
     from volspike_oi import service
 
-    async with _open_store(uri) as store, trio.open_nursery() as nursery:
-        nursery.start_soon(_cancel_on_signal, nursery.cancel_scope)
-        await nursery.start(functools.partial(service.run, settings, store=store))
+    with _signals() as signals:
+        async with _open_store(uri) as store, trio.open_nursery() as nursery:
+            running = await nursery.start(functools.partial(service.run, settings, store=store))
+            nursery.start_soon(_stop_on_signal, signals, running, nursery.cancel_scope)
 
 
 def _serve(settings: Settings) -> None:
@@ -170,19 +200,23 @@ async def _run_demo(settings: Settings, sim_settings: SimSettings, uri: str) -> 
 
     scenario = load_scenario(sim_settings.scenario or BUILTIN_DIR / "demo.json")
     sim = BinanceSim(sim_settings, scenario)
-    async with _open_store(uri) as store, trio.open_nursery() as nursery:
-        nursery.start_soon(_cancel_on_signal, nursery.cancel_scope)
-        binds = await nursery.start(serve_sim, sim, sim_settings.host, sim_settings.port)
-        base = binds[0]
-        log.info("demo: simulator on %s (stats at %s/_sim/stats)", base, base)
-        demo_settings = attrs.evolve(
-            settings,
-            binance_fapi_url=base,
-            binance_fstream_url=base.replace("http://", "ws://"),
-            binance_proxy_url=None,
-            binance_weight_limit=sim_settings.weight_limit,
-        )
-        await nursery.start(functools.partial(service.run, demo_settings, store=store))
+    with _signals() as signals:
+        async with _open_store(uri) as store, trio.open_nursery() as nursery:
+            binds = await nursery.start(serve_sim, sim, sim_settings.host, sim_settings.port)
+            base = binds[0]
+            log.info("demo: simulator on %s (stats at %s/_sim/stats)", base, base)
+            demo_settings = attrs.evolve(
+                settings,
+                binance_fapi_url=base,
+                binance_fstream_url=base.replace("http://", "ws://"),
+                binance_proxy_url=None,
+                binance_weight_limit=sim_settings.weight_limit,
+            )
+            running = await nursery.start(
+                functools.partial(service.run, demo_settings, store=store)
+            )
+            # The simulator stops with the service (the nursery is cancelled once it stopped).
+            nursery.start_soon(_stop_on_signal, signals, running, nursery.cancel_scope)
 
 
 def _db(args: argparse.Namespace, settings: Settings) -> int:

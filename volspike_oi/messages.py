@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Literal
 
 import attrs
+import trio
 
 from volspike_oi.alerts import Direction
 from volspike_oi.universe import Thresholds
@@ -97,3 +98,14 @@ class HistoryBackfill:
     """(epoch seconds, contracts), oldest first."""
     source: str
     """"postgres" (warm restart) or "openInterestHist" (first start)."""
+
+
+@attrs.frozen(eq=False)
+class Ingested:
+    """HTTP ingest → web feed: readings and alerts a client posted (already stored, if there is
+    a store). The web feed owns the served state; the route waits for `applied` so a client
+    reads its own writes."""
+
+    samples: tuple[OiSample, ...] = ()
+    alerts: tuple[OiAlert, ...] = ()
+    applied: trio.Event = attrs.Factory(trio.Event)

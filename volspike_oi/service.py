@@ -1,9 +1,13 @@
 """The service: one nursery of supervised actors wired by memory channels.
 
-    exchange_info ──TrackedPerpetuals──▶ classifier ──UniverseUpdate──▶ oi_poller ──OiSample──▶ alert_evaluator ──OiAlert──▶ (subscribers)
-                                                    └─UniverseUpdate──▶ status          ▲ reads MarkPriceBook ◀── mark_prices
-Start order follows the data (consumers first, so no message waits on a missing reader);
-shutdown cancels the one nursery, producers and consumers together. See ARCHITECTURE.md.
+    exchange_info ─TrackedPerpetuals─▶ classifier ─UniverseUpdate─┬▶ oi_poller ─OiSample─┬▶ alert_evaluator ─OiAlert─┬▶ store_writer
+                                                                 ├▶ backfill ─HistoryBackfill─▶ ▲                   ├▶ forwarder
+                                                                 ├▶ store_writer, web_feed, status                  └▶ web_feed ◀─Ingested─ http
+    mark_prices ──▶ MarkPriceBook (read by oi_poller)                                  oi_poller ─OiSample─▶ store_writer, forwarder, web_feed
+
+Start order follows the data (consumers first, so no message waits on a missing reader), the
+HTTP API last. A stop request lets the API finish its in-flight requests, then cancels the
+actors (the store writer flushes on its way out). See ARCHITECTURE.md.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import attrs
 import httpx
@@ -31,38 +36,43 @@ from volspike_oi.actors import (
     web_feed,
 )
 from volspike_oi.actors import status as status_actor
-from volspike_oi.actors.alert_evaluator import AlertState
-from volspike_oi.actors.forwarder import ForwarderStatus
-from volspike_oi.actors.oi_poller import PollerStatus
-from volspike_oi.actors.status import ServiceStatus
-from volspike_oi.actors.store_writer import WriterStatus
-from volspike_oi.alerts import AlertRules
 from volspike_oi.budget import WeightBudget
 from volspike_oi.clock import WallClock
 from volspike_oi.config import Settings
-from volspike_oi.venues.binance.client import BinanceClient
 from volspike_oi.mark_book import MarkPriceBook
 from volspike_oi.messages import (
     HistoryBackfill,
+    Ingested,
     OiAlert,
     OiSample,
     TrackedPerpetuals,
     UniverseUpdate,
 )
 from volspike_oi.metrics import Metrics
-from volspike_oi.store.database import PostgresStore
+from volspike_oi.snapshots import (
+    ActorHealth,
+    AlertState,
+    ForwarderStatus,
+    PollerStatus,
+    ServiceStatus,
+    WebState,
+    WriterStatus,
+)
 from volspike_oi.store.protocol import Store
-from volspike_oi.supervisor import ActorHealth, supervise
+from volspike_oi.supervisor import supervise
 from volspike_oi.universe import Thresholds
-from volspike_oi.web.app import WebContext
+from volspike_oi.venues.binance.client import BinanceClient
+from volspike_oi.web.handle import WebHandle
 from volspike_oi.web.hub import Hub
-from volspike_oi.web.state import WebState
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 TRACKED_BUFFER = 4
 """exchangeInfo arrives every 15 min; a tiny buffer is plenty and keeps backpressure prompt."""
 UNIVERSE_BUFFER = 8
+"""One update per refresh (≥ 10 s apart); a consumer this far behind should hold the classifier."""
 SAMPLE_BUFFER = 1024
 """~35 samples/s at full rate: 30 s of slack for the evaluator before the poller waits."""
 ALERT_BUFFER = 256
@@ -70,8 +80,12 @@ STORE_BUFFER = 4096
 """The writer only appends to its own (bounded, counted) buffer, so this rarely fills."""
 FORWARD_BUFFER = 4096
 """Like the writer, the forwarder only appends to its own bounded buffers."""
-WARM_START_S = 65 * 60
-"""Samples loaded from Postgres at start: the 60–30 min baseline window and a margin."""
+INGEST_BUFFER = 16
+"""Each ingest request waits for the web feed to apply its message, so few are ever queued."""
+HTTP_STOP_MARGIN_S = 1.0
+"""Beyond the API's graceful window, how long a stop waits for it before cancelling it."""
+
+Channel = tuple[trio.MemorySendChannel[T], trio.MemoryReceiveChannel[T]]
 
 
 @attrs.define
@@ -83,28 +97,36 @@ class Service:
     budget: WeightBudget
     metrics: Metrics
     book: MarkPriceBook
-    poller: PollerStatus
-    alerts: AlertState
-    status: ServiceStatus
-    health: dict[str, ActorHealth]
+    poller: PollerStatus = attrs.Factory(PollerStatus)
+    alerts: AlertState = attrs.Factory(AlertState)
+    status: ServiceStatus = attrs.Factory(ServiceStatus)
+    health: dict[str, ActorHealth] = attrs.Factory(dict)
     writer: WriterStatus = attrs.Factory(WriterStatus)
     forwarder: ForwarderStatus = attrs.Factory(ForwarderStatus)
     web: WebState = attrs.Factory(WebState)
     hub: Hub = attrs.Factory(Hub)
     http_binds: list[str] = attrs.Factory(list)
     """Where the HTTP API listens, once started (["http://127.0.0.1:8080"])."""
+    stop_reason: str | None = None
+    """Why a stop was requested (None while running)."""
+    _stop_requested: trio.Event = attrs.Factory(trio.Event)
+    stopped: trio.Event = attrs.Factory(trio.Event)
+    """Set when `run` has returned: every actor ended, the final flush done."""
+
+    def request_stop(self, reason: str) -> None:
+        """Stop gracefully: the API finishes its in-flight requests, then the actors end."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self._stop_requested.set()
 
 
-def alert_rules(settings: Settings) -> AlertRules:
-    return AlertRules(
-        spike_pct=settings.oi_spike_threshold_pct,
-        dump_pct=settings.oi_dump_threshold_pct,
-        min_delta_contracts=settings.oi_min_delta_contracts,
-        min_delta_usd=settings.oi_min_delta_usd,
-        baseline_from_s=settings.oi_baseline_from_min * 60,
-        baseline_to_s=settings.oi_baseline_to_min * 60,
-        cooldown_s=settings.oi_alert_cooldown_sec,
-    )
+def _owned(stack: contextlib.AsyncExitStack, channel: Channel[T]) -> Channel[T]:
+    """`channel`, closed by the root when `stack` unwinds (after the actors' nursery): actors
+    never close a channel, so a restarted actor finds its channels open."""
+    send, receive = channel
+    stack.push_async_callback(receive.aclose)
+    stack.push_async_callback(send.aclose)
+    return channel
 
 
 async def run(
@@ -119,7 +141,8 @@ async def run(
     alert_subscribers: Sequence[trio.MemorySendChannel[OiAlert]] = (),
     task_status: trio.TaskStatus[Service] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run every enabled actor until cancelled; reports a `Service` once they are started."""
+    """Run every enabled actor until cancelled or asked to stop (`Service.request_stop`);
+    reports a `Service` once they are started."""
     clock = clock or WallClock.starting_now()
     rng = rng or random.Random()
     metrics = Metrics()
@@ -129,292 +152,305 @@ async def run(
         margin=settings.binance_safety_margin_pct,
     )
     book = MarkPriceBook(max_age_s=settings.mark_price_max_age_sec)
-    service = Service(
-        settings, clock, budget, metrics, book, PollerStatus(), AlertState(), ServiceStatus(), {}
-    )
-    tracked_tx, tracked_rx = trio.open_memory_channel[TrackedPerpetuals](TRACKED_BUFFER)
-    poller_universe_tx, poller_universe_rx = trio.open_memory_channel[UniverseUpdate](
-        UNIVERSE_BUFFER
-    )
-    status_universe_tx, status_universe_rx = trio.open_memory_channel[UniverseUpdate](
-        UNIVERSE_BUFFER
-    )
-    backfill_universe_tx, backfill_universe_rx = trio.open_memory_channel[UniverseUpdate](
-        UNIVERSE_BUFFER
-    )
-    store_universe_tx, store_universe_rx = trio.open_memory_channel[UniverseUpdate](UNIVERSE_BUFFER)
-    samples_tx, samples_rx = trio.open_memory_channel[OiSample | HistoryBackfill](SAMPLE_BUFFER)
-    store_samples_tx, store_samples_rx = trio.open_memory_channel[OiSample](STORE_BUFFER)
-    store_alerts_tx, store_alerts_rx = trio.open_memory_channel[OiAlert](ALERT_BUFFER)
-    forward_samples_tx, forward_samples_rx = trio.open_memory_channel[OiSample](FORWARD_BUFFER)
-    forward_alerts_tx, forward_alerts_rx = trio.open_memory_channel[OiAlert](ALERT_BUFFER)
-    web_samples_tx, web_samples_rx = trio.open_memory_channel[OiSample](SAMPLE_BUFFER)
-    web_alerts_tx, web_alerts_rx = trio.open_memory_channel[OiAlert](ALERT_BUFFER)
-    web_universe_tx, web_universe_rx = trio.open_memory_channel[UniverseUpdate](UNIVERSE_BUFFER)
-    alerts_enabled = settings.oi_alerts_enabled
+    service = Service(settings, clock, budget, metrics, book)
+    alerting = settings.oi_alerts_enabled
     storing = store is not None
     serving = settings.http_enabled
     forward_targets = [u for u in (settings.volspike_api_url, settings.volspike_api_url_dev) if u]
     forwarding = bool(forward_targets)
-    # A disabled consumer is left out of its producers' outputs: nobody would read its channel.
-    sample_outs: list[trio.MemorySendChannel[OiSample]] = [
-        *([samples_tx] if alerts_enabled else []),
-        *([store_samples_tx] if storing else []),
-        *([forward_samples_tx] if forwarding else []),
-        *([web_samples_tx] if serving else []),
-        *sample_subscribers,
-    ]
-    alert_outs: list[trio.MemorySendChannel[OiAlert]] = [
-        *([store_alerts_tx] if storing else []),
-        *([forward_alerts_tx] if forwarding else []),
-        *([web_alerts_tx] if serving else []),
-        *alert_subscribers,
-    ]
-    universe_outs: list[trio.MemorySendChannel[UniverseUpdate]] = [
-        *([poller_universe_tx] if settings.oi_realtime_enabled else []),
-        *([backfill_universe_tx] if alerts_enabled else []),
-        *([store_universe_tx] if storing else []),
-        *([web_universe_tx] if serving else []),
-        status_universe_tx,
-    ]
-    channels: list[trio.abc.AsyncResource] = [
-        tracked_tx,
-        tracked_rx,
-        poller_universe_tx,
-        poller_universe_rx,
-        status_universe_tx,
-        status_universe_rx,
-        backfill_universe_tx,
-        backfill_universe_rx,
-        store_universe_tx,
-        store_universe_rx,
-        samples_tx,
-        samples_rx,
-        store_samples_tx,
-        store_samples_rx,
-        store_alerts_tx,
-        store_alerts_rx,
-        forward_samples_tx,
-        forward_samples_rx,
-        forward_alerts_tx,
-        forward_alerts_rx,
-        web_samples_tx,
-        web_samples_rx,
-        web_alerts_tx,
-        web_alerts_rx,
-        web_universe_tx,
-        web_universe_rx,
-    ]
-    async with contextlib.AsyncExitStack() as stack:
-        # The root owns every channel (actors never close one, so a restart keeps them open);
-        # they close after the nursery, in reverse order of opening.
-        for channel in channels:
-            await stack.enter_async_context(channel)
-        http = await stack.enter_async_context(
-            httpx.AsyncClient(transport=transport, headers={"Accept-Encoding": "gzip"})
-        )
-        # The backend gets its own client: its timeouts and failures are not Binance's.
-        forward_http = await stack.enter_async_context(
-            httpx.AsyncClient(transport=forward_transport, timeout=forwarder.HTTP_TIMEOUT_S)
-        )
-        nursery = await stack.enter_async_context(trio.open_nursery())
-        client = BinanceClient(
-            http,
-            budget,
-            clock,
-            metrics,
-            fapi_url=settings.binance_fapi_url,
-            proxy_url=settings.binance_proxy_url,
-            rng=rng,
-        )
 
-        async def start(
-            name: str,
-            actor: Callable[..., Awaitable[None]],
-            critical: bool,
-            enabled: bool = True,
-            **kw: object,
-        ) -> None:
-            health = service.health[name] = ActorHealth(name, critical)
-            if not enabled:
-                health.state = "disabled"
-                log.info("actor %s disabled", name)
-                return
-            bound = functools.partial(actor, **kw)
-            await nursery.start(functools.partial(supervise, name, bound, health, metrics))
-
-        await start(
-            "status",
-            status_actor.run,
-            False,
-            universe_in=status_universe_rx,
-            status=service.status,
-            poller=service.poller,
-            budget=budget,
-            book=book,
-            metrics=metrics,
-            clock=clock,
-            every_s=settings.status_log_sec,
-            writer=service.writer if store is not None else None,
-        )
-        await start(
-            "web_feed",
-            web_feed.run,
-            False,
-            enabled=serving,
-            samples_in=web_samples_rx,
-            alerts_in=web_alerts_rx,
-            universe_in=web_universe_rx,
-            state=service.web,
-            hub=service.hub,
-            poller=service.poller,
-            clock=clock,
-        )
-        await start(
-            "http",
-            http_server.run,
-            True,
-            enabled=serving,
-            ctx=WebContext(
-                service,
-                service.web,
-                service.hub,
-                store if isinstance(store, PostgresStore) else None,
-                settings.volspike_api_key,
-            ),
-            host=settings.http_host,
-            port=settings.http_port,
-            binds_out=service.http_binds,
-        )
-        if store is not None:
-            await start(
-                "store_writer",
-                store_writer.run,
-                True,
-                store=store,
-                clock=clock,
-                samples_in=store_samples_rx,
-                alerts_in=store_alerts_rx,
-                universe_in=store_universe_rx,
-                status=service.writer,
-                metrics=metrics,
-            )
-        await start(
-            "forwarder",
-            forwarder.run,
-            False,
-            enabled=forwarding,
-            http=forward_http,
-            targets=forward_targets,
-            api_key=settings.volspike_api_key,
-            samples_in=forward_samples_rx,
-            alerts_in=forward_alerts_rx,
-            clock=clock,
-            metrics=metrics,
-            status=service.forwarder,
-            rng=rng,
-        )
-        await start(
-            "alert_evaluator",
-            alert_evaluator.run,
-            False,
-            enabled=alerts_enabled,
-            samples_in=samples_rx,
-            outs=alert_outs,
-            state=service.alerts,
-            metrics=metrics,
-            rules=alert_rules(settings),
-            history_hours=settings.oi_history_hours,
-            min_interval_s=settings.min_interval_sec,
-        )
-        if store is not None and alerts_enabled:
-            await _warm_start(store, clock, samples_tx)
-        await start(
-            "backfill",
-            backfill.run,
-            False,
-            enabled=alerts_enabled,
-            client=client,
-            clock=clock,
-            universe_in=backfill_universe_rx,
-            out=samples_tx,
-            state=service.alerts,
-            metrics=metrics,
-        )
-        await start(
-            "mark_prices",
-            mark_prices.run,
-            False,
-            client=client,
-            book=book,
-            clock=clock,
-            metrics=metrics,
-            fstream_url=settings.binance_fstream_url,
-            stream=settings.mark_price_stream,
-            use_stream=settings.mark_price_stream_enabled,
-            rng=rng,
-        )
-        await start(
-            "oi_poller",
-            oi_poller.run,
-            True,
-            enabled=settings.oi_realtime_enabled,
-            client=client,
-            budget=budget,
-            clock=clock,
-            book=book,
-            metrics=metrics,
-            universe_in=poller_universe_rx,
-            outs=sample_outs,
-            status=service.poller,
-            min_interval_s=settings.min_interval_sec,
-            max_interval_s=settings.max_interval_sec,
-            rng=rng,
-        )
-        await start(
-            "classifier",
-            classifier.run,
-            True,
-            client=client,
-            clock=clock,
-            tracked_in=tracked_rx,
-            outs=universe_outs,
-            thresholds=Thresholds(
-                settings.oi_liquid_enter_quote_24h, settings.oi_liquid_exit_quote_24h
-            ),
-            refresh_s=settings.universe_refresh_sec,
-            liquidity_enabled=settings.oi_liquidity_job_enabled,
-        )
-        await start(
-            "exchange_info",
-            exchange_info.run,
-            True,
-            client=client,
-            clock=clock,
-            out=tracked_tx,
-            refresh_s=settings.exchange_info_refresh_sec,
-            include_tradfi=settings.oi_include_tradfi,
-        )
-        log.info(
-            "volspike-oi started: %s",
-            ", ".join(f"{n}={h.state}" for n, h in service.health.items()),
-        )
-        task_status.started(service)
-
-
-async def _warm_start(
-    store: Store, clock: WallClock, out: trio.MemorySendChannel[OiSample | HistoryBackfill]
-) -> None:
-    """Reload the last hour of samples so alerts work at once after a restart."""
     try:
-        recent = await store.recent_samples(clock.now() - WARM_START_S)
-    except Exception as exc:  # the database may be down at start; the service still runs
-        log.warning("warm start skipped: cannot read recent samples (%s)", exc)
-        return
-    for symbol, samples in recent.items():
-        await out.send(HistoryBackfill(symbol, tuple(samples), "postgres"))
-    log.info(
-        "warm start: %d samples of %d symbols from Postgres",
-        sum(map(len, recent.values())),
-        len(recent),
-    )
+        async with contextlib.AsyncExitStack() as stack:
+
+            def channel(size: int, _: type[T]) -> Channel[T]:
+                return _owned(stack, trio.open_memory_channel[T](size))
+
+            tracked_tx, tracked_rx = channel(TRACKED_BUFFER, TrackedPerpetuals)
+            poller_universe_tx, poller_universe_rx = channel(UNIVERSE_BUFFER, UniverseUpdate)
+            status_universe_tx, status_universe_rx = channel(UNIVERSE_BUFFER, UniverseUpdate)
+            backfill_universe_tx, backfill_universe_rx = channel(UNIVERSE_BUFFER, UniverseUpdate)
+            store_universe_tx, store_universe_rx = channel(UNIVERSE_BUFFER, UniverseUpdate)
+            web_universe_tx, web_universe_rx = channel(UNIVERSE_BUFFER, UniverseUpdate)
+            evaluator_tx, evaluator_rx = _owned(
+                stack, trio.open_memory_channel[OiSample | HistoryBackfill](SAMPLE_BUFFER)
+            )
+            store_samples_tx, store_samples_rx = channel(STORE_BUFFER, OiSample)
+            forward_samples_tx, forward_samples_rx = channel(FORWARD_BUFFER, OiSample)
+            web_samples_tx, web_samples_rx = channel(SAMPLE_BUFFER, OiSample)
+            store_alerts_tx, store_alerts_rx = channel(ALERT_BUFFER, OiAlert)
+            forward_alerts_tx, forward_alerts_rx = channel(ALERT_BUFFER, OiAlert)
+            web_alerts_tx, web_alerts_rx = channel(ALERT_BUFFER, OiAlert)
+            ingest_tx, ingest_rx = channel(INGEST_BUFFER, Ingested)
+            # A disabled consumer is left out of its producers' outputs: nobody reads its channel.
+            sample_outs: list[trio.MemorySendChannel[OiSample]] = [
+                *([evaluator_tx] if alerting else []),
+                *([store_samples_tx] if storing else []),
+                *([forward_samples_tx] if forwarding else []),
+                *([web_samples_tx] if serving else []),
+                *sample_subscribers,
+            ]
+            alert_outs: list[trio.MemorySendChannel[OiAlert]] = [
+                *([store_alerts_tx] if storing else []),
+                *([forward_alerts_tx] if forwarding else []),
+                *([web_alerts_tx] if serving else []),
+                *alert_subscribers,
+            ]
+            universe_outs: list[trio.MemorySendChannel[UniverseUpdate]] = [
+                *([poller_universe_tx] if settings.oi_realtime_enabled else []),
+                *([backfill_universe_tx] if alerting else []),
+                *([store_universe_tx] if storing else []),
+                *([web_universe_tx] if serving else []),
+                status_universe_tx,
+            ]
+
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(transport=transport, headers={"Accept-Encoding": "gzip"})
+            )
+            # The backend gets its own client: its timeouts and failures are not Binance's.
+            forward_http = await stack.enter_async_context(
+                httpx.AsyncClient(transport=forward_transport, timeout=forwarder.HTTP_TIMEOUT_S)
+            )
+            client = BinanceClient(
+                http,
+                budget,
+                clock,
+                metrics,
+                fapi_url=settings.binance_fapi_url,
+                proxy_url=settings.binance_proxy_url,
+                rng=rng,
+            )
+            actors = await stack.enter_async_context(trio.open_nursery())
+
+            async def start(
+                nursery: trio.Nursery,
+                name: str,
+                actor: Callable[..., Awaitable[None]],
+                *,
+                critical: bool,
+                enabled: bool = True,
+            ) -> Any:
+                """Start `actor` (arguments bound with functools.partial, which mypy checks)
+                under supervision; returns what it hands to `task_status.started`."""
+                health = service.health[name] = ActorHealth(name, critical)
+                if not enabled:
+                    health.state = "disabled"
+                    log.info("actor %s disabled", name)
+                    return None
+                return await nursery.start(
+                    functools.partial(supervise, name, actor, health, metrics)
+                )
+
+            await start(
+                actors,
+                "status",
+                functools.partial(
+                    status_actor.run,
+                    status_universe_rx,
+                    service.status,
+                    service.poller,
+                    budget,
+                    book,
+                    metrics,
+                    clock,
+                    every_s=settings.status_log_sec,
+                    writer=service.writer if storing else None,
+                ),
+                critical=False,
+            )
+            await start(
+                actors,
+                "web_feed",
+                functools.partial(
+                    web_feed.run,
+                    web_samples_rx,
+                    web_alerts_rx,
+                    web_universe_rx,
+                    ingest_rx,
+                    service.web,
+                    service.hub,
+                    service.poller,
+                    clock,
+                ),
+                critical=False,
+                enabled=serving,
+            )
+            if store is not None:
+                await start(
+                    actors,
+                    "store_writer",
+                    functools.partial(
+                        store_writer.run,
+                        store,
+                        clock,
+                        store_samples_rx,
+                        store_alerts_rx,
+                        store_universe_rx,
+                        service.writer,
+                        metrics,
+                    ),
+                    critical=True,
+                )
+            await start(
+                actors,
+                "forwarder",
+                functools.partial(
+                    forwarder.run,
+                    forward_http,
+                    forward_targets,
+                    settings.volspike_api_key,
+                    forward_samples_rx,
+                    forward_alerts_rx,
+                    clock,
+                    metrics,
+                    service.forwarder,
+                    rng=rng,
+                ),
+                critical=False,
+                enabled=forwarding,
+            )
+            await start(
+                actors,
+                "alert_evaluator",
+                functools.partial(
+                    alert_evaluator.run,
+                    evaluator_rx,
+                    alert_outs,
+                    service.alerts,
+                    metrics,
+                    rules=alert_evaluator.alert_rules(settings),
+                    history_hours=settings.oi_history_hours,
+                    min_interval_s=settings.min_interval_sec,
+                ),
+                critical=False,
+                enabled=alerting,
+            )
+            if store is not None and alerting:
+                await backfill.warm_start(store, clock, evaluator_tx)
+            await start(
+                actors,
+                "backfill",
+                functools.partial(
+                    backfill.run,
+                    client,
+                    clock,
+                    backfill_universe_rx,
+                    evaluator_tx,
+                    service.alerts,
+                    metrics,
+                ),
+                critical=False,
+                enabled=alerting,
+            )
+            await start(
+                actors,
+                "mark_prices",
+                functools.partial(
+                    mark_prices.run,
+                    client,
+                    book,
+                    clock,
+                    metrics,
+                    fstream_url=settings.binance_fstream_url,
+                    stream=settings.mark_price_stream,
+                    use_stream=settings.mark_price_stream_enabled,
+                    rng=rng,
+                ),
+                critical=False,
+            )
+            await start(
+                actors,
+                "oi_poller",
+                functools.partial(
+                    oi_poller.run,
+                    client,
+                    budget,
+                    clock,
+                    book,
+                    metrics,
+                    poller_universe_rx,
+                    sample_outs,
+                    service.poller,
+                    min_interval_s=settings.min_interval_sec,
+                    max_interval_s=settings.max_interval_sec,
+                    rng=rng,
+                ),
+                critical=True,
+                enabled=settings.oi_realtime_enabled,
+            )
+            await start(
+                actors,
+                "classifier",
+                functools.partial(
+                    classifier.run,
+                    client,
+                    clock,
+                    tracked_rx,
+                    universe_outs,
+                    thresholds=Thresholds(
+                        settings.oi_liquid_enter_quote_24h, settings.oi_liquid_exit_quote_24h
+                    ),
+                    refresh_s=settings.universe_refresh_sec,
+                    liquidity_enabled=settings.oi_liquidity_job_enabled,
+                ),
+                critical=True,
+            )
+            await start(
+                actors,
+                "exchange_info",
+                functools.partial(
+                    exchange_info.run,
+                    client,
+                    clock,
+                    tracked_tx,
+                    refresh_s=settings.exchange_info_refresh_sec,
+                    include_tradfi=settings.oi_include_tradfi,
+                ),
+                critical=True,
+            )
+            # The API runs in a nursery of its own, so a stop can end it (gracefully) first.
+            async with trio.open_nursery() as front:
+                http_stop = trio.Event()
+                handle = WebHandle(
+                    clock=clock,
+                    metrics=metrics,
+                    budget=budget,
+                    book=book,
+                    poller=service.poller,
+                    alerts=service.alerts,
+                    status=service.status,
+                    writer=service.writer if storing else None,
+                    health=service.health,
+                    web=service.web,
+                    hub=service.hub,
+                    store=store,
+                    ingest=ingest_tx,
+                    api_key=settings.volspike_api_key,
+                )
+                binds = await start(
+                    front,
+                    "http",
+                    functools.partial(
+                        http_server.run,
+                        handle,
+                        settings.http_host,
+                        settings.http_port,
+                        stop=http_stop,
+                    ),
+                    critical=True,
+                    enabled=serving,
+                )
+                service.http_binds[:] = binds or []
+                log.info(
+                    "volspike-oi started: %s",
+                    ", ".join(f"{n}={h.state}" for n, h in service.health.items()),
+                )
+                task_status.started(service)
+                await service._stop_requested.wait()
+                log.info("stopping (%s)", service.stop_reason)
+                http_stop.set()
+                front.cancel_scope.deadline = (
+                    trio.current_time() + http_server.GRACEFUL_SHUTDOWN_S + HTTP_STOP_MARGIN_S
+                )
+            actors.cancel_scope.cancel(reason=service.stop_reason)
+    finally:
+        service.stopped.set()

@@ -1,20 +1,22 @@
 """Supervision: start an actor, restart it with backoff when it crashes, record its health.
 
 A crash is logged once with its traceback and counted; the supervisor reports itself started
-after the actor's first start (or first crash), so one failing actor never blocks the others or
-ends the process. Cancellation (shutdown) is never caught.
+after the actor's first start, passing on what the actor handed to `task_status.started` (None
+if it crashed first), so one failing actor never blocks the others or ends the process.
+Cancellation (shutdown) is never caught.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-import attrs
 import trio
 
 from volspike_oi import metrics as m
 from volspike_oi.metrics import Metrics
+from volspike_oi.snapshots import ActorHealth
 
 log = logging.getLogger(__name__)
 
@@ -22,17 +24,6 @@ FIRST_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 60.0
 HEALTHY_AFTER_S = 60.0
 """An actor that ran this long before crashing starts again from the shortest backoff."""
-
-
-@attrs.define
-class ActorHealth:
-    name: str
-    critical: bool
-    state: str = "starting"
-    """starting | running | restarting | stopped | disabled"""
-    restarts: int = 0
-    last_error: str = ""
-    started_at: float | None = None
 
 
 def describe(exc: BaseException) -> str:
@@ -48,7 +39,7 @@ async def supervise(
     health: ActorHealth,
     metrics: Metrics,
     *,
-    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run `actor` (an `async def run(*, task_status)`, arguments bound) under restart policy."""
     reported = False
@@ -57,23 +48,21 @@ async def supervise(
         began = trio.current_time()
         try:
             async with trio.open_nursery() as nursery:
-                await nursery.start(actor)
+                handed = await nursery.start(actor)
                 health.state, health.started_at = "running", trio.current_time()
                 if not reported:
-                    task_status.started()
+                    task_status.started(handed)
                     reported = True
             health.state = "stopped"
             return
-        except (
-            Exception
-        ) as exc:  # an ExceptionGroup of Exceptions too; Cancelled is a BaseException
+        except Exception as exc:  # an ExceptionGroup of Exceptions too; Cancelled is not one
             health.state = "restarting"
             health.restarts += 1
             health.last_error = describe(exc)
             metrics.inc(m.actor_restarts(name))
             log.error("actor %s crashed; restarting in %.0f s", name, delay, exc_info=exc)
         if not reported:
-            task_status.started()
+            task_status.started(None)
             reported = True
         if trio.current_time() - began >= HEALTHY_AFTER_S:
             delay = FIRST_BACKOFF_S

@@ -1,22 +1,27 @@
-"""What the HTTP API serves about "now": the freshest OI of every symbol, and pure views of it.
+"""JSON views of messages and snapshots: the bodies the HTTP API, the WebSocket feed and the
+backend forwarder send, declared once as frozen attrs classes (`volspike_oi.wire`) from which
+both the JSON and the OpenAPI schemas are generated. The view functions are pure, no I/O.
 
-Realtime samples win over snapshots while fresh; an entry older than the TTL is left out, and
-a symbol without a USD value (no fresh mark price) or with a zero value is never shown as $0.
+A symbol without a USD value (no fresh mark price) or with a zero value is never shown as $0.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
 
 import attrs
 
-from volspike_oi.messages import OiAlert, OiSample, UniverseUpdate
+from volspike_oi.alerts import Direction
+from volspike_oi.messages import OiAlert, OiSample, SampleSource, UniverseUpdate
 from volspike_oi.polling import PollPlan
+from volspike_oi.snapshots import CACHE_TTL_S, WebState
+from volspike_oi.wire import ABSENT, Absent, Count, IsoTime, described
 
-CACHE_TTL_S = 300.0
-"""The frontend's contract (seed 000): entries older than 5 minutes are left out."""
+SOURCE_DESCRIPTION = (
+    "realtime: liquid symbols polled every few seconds; snapshot: the 5-minute coverage of every "
+    "perp; snapshot_legacy: posted by the legacy 5-minute script."
+)
 
 
 def iso(epoch_s: float) -> str:
@@ -28,26 +33,200 @@ def iso(epoch_s: float) -> str:
     )
 
 
-@attrs.define
-class WebState:
-    realtime: dict[str, OiSample] = attrs.Factory(dict)
-    snapshot: dict[str, OiSample] = attrs.Factory(dict)
-    ttl_s: float = CACHE_TTL_S
-
-    def record(self, sample: OiSample) -> None:
-        book = self.realtime if sample.source == "realtime" else self.snapshot
-        current = book.get(sample.symbol)
-        if current is None or sample.received_at >= current.received_at:
-            book[sample.symbol] = sample
-
-    def freshest(self, now: float) -> dict[str, OiSample]:
-        """One sample per symbol: realtime when fresh, else a fresh snapshot."""
-        out = {s: x for s, x in self.snapshot.items() if now - x.received_at <= self.ttl_s}
-        out.update({s: x for s, x in self.realtime.items() if now - x.received_at <= self.ttl_s})
-        return out
+# -- the bodies ------------------------------------------------------------------------------
 
 
-def frontend_view(state: WebState, now: float) -> dict[str, Any]:
+@attrs.frozen
+class FrontendOpenInterest:
+    """`GET /api/market/open-interest`: seed 000's frontend cache, unchanged."""
+
+    data: dict[str, float] = attrs.field(
+        metadata=described(
+            "Symbol → open interest in USD. Only symbols with a fresh, non-zero USD value: a "
+            "symbol without a mark price is absent, never $0."
+        )
+    )
+    timestamp: IsoTime = attrs.field(
+        metadata=described("Time of the newest entry (now when there is none).")
+    )
+    cache_expiry: IsoTime = attrs.field(
+        metadata=described(
+            f"timestamp + {CACHE_TTL_S:.0f} s: entries older are left out.", json="cacheExpiry"
+        )
+    )
+
+
+@attrs.frozen
+class OiSampleView:
+    """One symbol's latest reading (REST `latest` and the WebSocket `oi` event)."""
+
+    symbol: str
+    open_interest: float = attrs.field(metadata=described("Contracts.", json="openInterest"))
+    open_interest_usd: float | None = attrs.field(
+        metadata=described("USD value, or null without a fresh mark price.", json="openInterestUsd")
+    )
+    mark_price: float | None = attrs.field(
+        metadata=described("Mark price, or null without a fresh one.", json="markPrice")
+    )
+    sample_time: IsoTime = attrs.field(metadata=described("When it was read.", json="sampleTime"))
+    exchange_time: IsoTime = attrs.field(
+        metadata=described("Binance's own time of the reading.", json="exchangeTime")
+    )
+    age_seconds: float = attrs.field(
+        metadata=described("Seconds since sampleTime when this was served.", json="ageSeconds")
+    )
+    source: SampleSource = attrs.field(metadata=described(SOURCE_DESCRIPTION))
+
+
+@attrs.frozen
+class LatestOpenInterest:
+    # Assigned, not a docstring literal, so that the description follows CACHE_TTL_S.
+    __doc__ = (
+        "`GET /api/market/open-interest/latest`: every symbol with a reading younger than "
+        f"{CACHE_TTL_S:.0f} s (realtime preferred over snapshot)."
+    )
+
+    data: list[OiSampleView] = attrs.field(metadata=described("By symbol."))
+    count: Count = attrs.field(metadata=described("Length of data."))
+    timestamp: IsoTime = attrs.field(metadata=described("When this was served."))
+
+
+@attrs.frozen
+class LiquidMemberView:
+    symbol: str
+    quote_volume_24h: float = attrs.field(
+        metadata=described(
+            "24h quote volume in USDT at the last classification.", json="quoteVolume24h"
+        )
+    )
+    entered_at: IsoTime = attrs.field(
+        metadata=described("When it joined the liquid set.", json="enteredAt")
+    )
+
+
+@attrs.frozen
+class UniverseThresholds:
+    enter_quote_24h: float = attrs.field(
+        metadata=described(
+            "A symbol joins at this 24h quote volume (USDT) or more.", json="enterQuote24h"
+        )
+    )
+    exit_quote_24h: float = attrs.field(
+        metadata=described("A liquid symbol leaves below this.", json="exitQuote24h")
+    )
+
+
+@attrs.frozen
+class PollInterval:
+    """Polling of liquid symbols; null fields before the first plan."""
+
+    design_sec: float | None = attrs.field(
+        metadata=described("The interval seed 001 §4.2 asks for.", json="designSec")
+    )
+    planned_sec: float | None = attrs.field(
+        metadata=described("The interval the request budget allows.", json="plannedSec")
+    )
+    achieved_sec: float | None = attrs.field(
+        metadata=described("Median gap between two polls of one symbol.", json="achievedSec")
+    )
+    others_sec: float | None = attrs.field(
+        metadata=described("Interval of the non-liquid perps.", json="othersSec")
+    )
+    fits_budget: bool | None = attrs.field(
+        metadata=described(
+            "False when the budget cannot give the design interval.", json="fitsBudget"
+        )
+    )
+    note: str | None
+
+
+@attrs.frozen
+class LiquidUniverse:
+    """`GET /api/market/open-interest/liquid-universe` and the `universe` event."""
+
+    symbols: list[LiquidMemberView]
+    count: Count = attrs.field(metadata=described("Liquid symbols."))
+    tracked_count: Count = attrs.field(
+        metadata=described("Trading USDT-M perpetuals.", json="trackedCount")
+    )
+    entered: list[str] = attrs.field(metadata=described("Joined at the last classification."))
+    exited: list[str] = attrs.field(metadata=described("Left at the last classification."))
+    thresholds: UniverseThresholds | None
+    interval: PollInterval
+    updated_at: IsoTime | None = attrs.field(
+        metadata=described("Last classification; null before the first.", json="updatedAt")
+    )
+
+
+@attrs.frozen
+class OiStoredSample:
+    """One stored reading. Without a database only ts and openInterest are known (the alert
+    engine's in-memory history)."""
+
+    ts: IsoTime = attrs.field(metadata=described("When it was read."))
+    open_interest: float = attrs.field(metadata=described("Contracts.", json="openInterest"))
+    open_interest_usd: float | Absent | None = attrs.field(
+        default=ABSENT, metadata=described("USD value.", json="openInterestUsd")
+    )
+    mark_price: float | Absent | None = attrs.field(
+        default=ABSENT, metadata=described("Mark price.", json="markPrice")
+    )
+    source: SampleSource | Absent = attrs.field(
+        default=ABSENT, metadata=described(SOURCE_DESCRIPTION)
+    )
+    exchange_time: IsoTime | Absent | None = attrs.field(
+        default=ABSENT,
+        metadata=described("Binance's own time of the reading.", json="exchangeTime"),
+    )
+
+
+@attrs.frozen
+class Samples:
+    """`GET /api/market/open-interest/samples`."""
+
+    symbol: str
+    count: Count = attrs.field(metadata=described("Length of samples."))
+    samples: list[OiStoredSample] = attrs.field(metadata=described("Newest first."))
+
+
+@attrs.frozen
+class OiAlertView:
+    """Seed 001 §5.3's alert, plus the baseline's sample count and the USD change."""
+
+    symbol: str
+    direction: Direction
+    baseline: float = attrs.field(metadata=described("Baseline open interest in contracts."))
+    current: float = attrs.field(metadata=described("Open interest in contracts when it fired."))
+    pct_change: float = attrs.field(
+        metadata=described("(current − baseline) / baseline: 0.1 is +10 %.", json="pctChange")
+    )
+    abs_change: float = attrs.field(
+        metadata=described("current − baseline, in contracts.", json="absChange")
+    )
+    timestamp: IsoTime = attrs.field(metadata=described("When it fired."))
+    source: str = attrs.field(metadata=described("oi_realtime_poller, or the ingester's."))
+    baseline_samples: Count = attrs.field(
+        metadata=described(
+            "Samples the baseline was the median of (0: ingested).", json="baselineSamples"
+        )
+    )
+    usd_change: float | None = attrs.field(
+        metadata=described("absChange in USD, when a mark price was known.", json="usdChange")
+    )
+
+
+@attrs.frozen
+class Alerts:
+    """`GET /api/open-interest-alerts`."""
+
+    count: Count = attrs.field(metadata=described("Length of alerts."))
+    alerts: list[OiAlertView] = attrs.field(metadata=described("Newest first."))
+
+
+# -- building them ---------------------------------------------------------------------------
+
+
+def frontend_view(state: WebState, now: float) -> FrontendOpenInterest:
     """`GET /api/market/open-interest`: `{data: {SYMBOL: usd}, timestamp, cacheExpiry}`."""
     fresh = state.freshest(now)
     data = {
@@ -56,84 +235,77 @@ def frontend_view(state: WebState, now: float) -> dict[str, Any]:
         if sample.usd is not None and sample.usd > 0
     }
     newest = max((s.received_at for s in fresh.values()), default=now)
-    return {"data": data, "timestamp": iso(newest), "cacheExpiry": iso(newest + state.ttl_s)}
+    return FrontendOpenInterest(data, iso(newest), iso(newest + state.ttl_s))
 
 
-def sample_view(sample: OiSample, now: float) -> dict[str, Any]:
-    return {
-        "symbol": sample.symbol,
-        "openInterest": float(sample.contracts),
-        "openInterestUsd": _num(sample.usd),
-        "markPrice": _num(sample.mark_price),
-        "sampleTime": iso(sample.received_at),
-        "exchangeTime": iso(sample.exchange_time_ms / 1000),
-        "ageSeconds": round(now - sample.received_at, 3),
-        "source": sample.source,
-    }
+def sample_view(sample: OiSample, now: float) -> OiSampleView:
+    return OiSampleView(
+        symbol=sample.symbol,
+        open_interest=float(sample.contracts),
+        open_interest_usd=_num(sample.usd),
+        mark_price=_num(sample.mark_price),
+        sample_time=iso(sample.received_at),
+        exchange_time=iso(sample.exchange_time_ms / 1000),
+        age_seconds=round(now - sample.received_at, 3),
+        source=sample.source,
+    )
 
 
-def latest_view(state: WebState, now: float) -> dict[str, Any]:
+def latest_view(state: WebState, now: float) -> LatestOpenInterest:
     """`GET /api/market/open-interest/latest`."""
     fresh = state.freshest(now)
-    return {
-        "data": [sample_view(fresh[s], now) for s in sorted(fresh)],
-        "count": len(fresh),
-        "timestamp": iso(now),
-    }
+    return LatestOpenInterest(
+        data=[sample_view(fresh[s], now) for s in sorted(fresh)],
+        count=len(fresh),
+        timestamp=iso(now),
+    )
 
 
 def _num(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
-def alert_view(alert: OiAlert) -> dict[str, Any]:
+def alert_view(alert: OiAlert) -> OiAlertView:
     """Seed 001 §5.3's alert payload (plus the baseline's sample count and the USD change)."""
-    return {
-        "symbol": alert.symbol,
-        "direction": alert.direction,
-        "baseline": alert.baseline,
-        "current": alert.current,
-        "pctChange": alert.pct_change,
-        "absChange": alert.abs_change,
-        "timestamp": iso(alert.timestamp),
-        "source": alert.source,
-        "baselineSamples": alert.baseline_samples,
-        "usdChange": alert.usd_change,
-    }
+    return OiAlertView(
+        symbol=alert.symbol,
+        direction=alert.direction,
+        baseline=alert.baseline,
+        current=alert.current,
+        pct_change=alert.pct_change,
+        abs_change=alert.abs_change,
+        timestamp=iso(alert.timestamp),
+        source=alert.source,
+        baseline_samples=alert.baseline_samples,
+        usd_change=alert.usd_change,
+    )
 
 
 def universe_view(
     update: UniverseUpdate | None, plan: PollPlan | None, achieved_s: float | None
-) -> dict[str, Any]:
+) -> LiquidUniverse:
     """`GET /api/market/open-interest/liquid-universe` and the `universe` WebSocket event."""
-    return {
-        "symbols": []
-        if update is None
-        else [
-            {
-                "symbol": m.symbol,
-                "quoteVolume24h": m.quote_volume_24h,
-                "enteredAt": iso(m.entered_at),
-            }
-            for m in update.liquid
+    interval = PollInterval(
+        design_sec=None if plan is None else plan.design_interval_s,
+        planned_sec=None if plan is None else plan.liquid_interval_s,
+        achieved_sec=achieved_s,
+        others_sec=None if plan is None else plan.other_interval_s,
+        fits_budget=None if plan is None else plan.fits,
+        note=None if plan is None else plan.note,
+    )
+    if update is None:
+        return LiquidUniverse([], 0, 0, [], [], None, interval, None)
+    return LiquidUniverse(
+        symbols=[
+            LiquidMemberView(m.symbol, m.quote_volume_24h, iso(m.entered_at)) for m in update.liquid
         ],
-        "count": 0 if update is None else len(update.liquid),
-        "trackedCount": 0 if update is None else len(update.tracked),
-        "entered": [] if update is None else sorted(update.entered),
-        "exited": [] if update is None else sorted(update.exited),
-        "thresholds": None
-        if update is None
-        else {
-            "enterQuote24h": update.thresholds.enter_quote_24h,
-            "exitQuote24h": update.thresholds.exit_quote_24h,
-        },
-        "interval": {
-            "designSec": None if plan is None else plan.design_interval_s,
-            "plannedSec": None if plan is None else plan.liquid_interval_s,
-            "achievedSec": achieved_s,
-            "othersSec": None if plan is None else plan.other_interval_s,
-            "fitsBudget": None if plan is None else plan.fits,
-            "note": None if plan is None else plan.note,
-        },
-        "updatedAt": None if update is None else iso(update.classified_at),
-    }
+        count=len(update.liquid),
+        tracked_count=len(update.tracked),
+        entered=sorted(update.entered),
+        exited=sorted(update.exited),
+        thresholds=UniverseThresholds(
+            update.thresholds.enter_quote_24h, update.thresholds.exit_quote_24h
+        ),
+        interval=interval,
+        updated_at=iso(update.classified_at),
+    )

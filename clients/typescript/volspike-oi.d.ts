@@ -421,8 +421,8 @@ export interface WsPongEvent {
 /** A client message was refused; the subscription is unchanged. */
 export interface WsErrorEvent {
   event: "error";
-  error: string;
   field?: "channels" | "symbols";
+  error: string;
 }
 
 /** A message the server sends on /ws (JSON text frames). */

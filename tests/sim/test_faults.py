@@ -17,19 +17,16 @@ Rules:
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
 
 import httpx
 import pytest
 import trio
 
 from tests.conftest import START_MS
-from volspike_oi.sim.binance import BinanceSim, SimTransport, parse_scenario, serve_sim
+from tests.sim.conftest import BTC, OI, WEIGHT, Connect, in_process, sleep_until_ms
+from volspike_oi.sim.binance import BinanceSim, parse_scenario
 
-OI = "/fapi/v1/openInterest"
-BTC = {"symbol": "BTCUSDT"}
-WEIGHT = "X-MBX-USED-WEIGHT-1M"
 REST_REQUESTS = [
     ("/fapi/v1/ping", {}),
     ("/fapi/v1/exchangeInfo", {}),
@@ -38,39 +35,6 @@ REST_REQUESTS = [
     (OI, BTC),
     ("/futures/data/openInterestHist", {"symbol": "BTCUSDT", "period": "5m"}),
 ]
-
-Connect = Callable[[BinanceSim], AbstractAsyncContextManager[httpx.AsyncClient]]
-
-
-@pytest.fixture(params=["sim_transport", "loopback"])
-async def connect(request: pytest.FixtureRequest, nursery: trio.Nursery) -> Connect:
-    """Open an httpx client on a simulator: in-process, or real HTTP on 127.0.0.1:<free port>."""
-
-    @asynccontextmanager
-    async def open_client(sim: BinanceSim) -> AsyncIterator[httpx.AsyncClient]:
-        timeout = httpx.Timeout(5.0)
-        if request.param == "sim_transport":
-            transport = SimTransport(sim)
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://sim", timeout=timeout
-            ) as client:
-                yield client
-        else:
-            binds = await nursery.start(serve_sim, sim, "127.0.0.1", 0)
-            async with httpx.AsyncClient(base_url=binds[0], timeout=timeout) as client:
-                yield client
-
-    return open_client
-
-
-@asynccontextmanager
-async def in_process(sim: BinanceSim) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=SimTransport(sim), base_url="http://sim") as client:
-        yield client
-
-
-async def sleep_until_ms(sim: BinanceSim, epoch_ms: int) -> None:
-    await trio.sleep_until(sim.clock.trio_time_at(epoch_ms))
 
 
 async def failing_requests(sim: BinanceSim, n: int) -> list[int]:

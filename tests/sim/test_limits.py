@@ -20,8 +20,7 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -31,7 +30,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import START_MS
-from volspike_oi.sim.binance import BinanceSim, SimTransport, serve_sim
+from tests.sim.conftest import BTC, OI, WEIGHT, Connect, in_process, sleep_until_ms
+from volspike_oi.sim.binance import BinanceSim
 from volspike_oi.sim.limits import (
     FIRST_BAN_MS,
     MAX_BAN_MS,
@@ -43,14 +43,9 @@ from volspike_oi.sim.limits import (
 )
 
 IP = "10.0.0.1"
-OI = "/fapi/v1/openInterest"
-BTC = {"symbol": "BTCUSDT"}
-WEIGHT = "X-MBX-USED-WEIGHT-1M"
 FIVE_MIN_MS = 300_000
 HIST = "/futures/data/openInterestHist"
 HIST_PARAMS = {"symbol": "BTCUSDT", "period": "5m", "limit": "1"}
-
-Connect = Callable[[BinanceSim], AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -76,10 +71,6 @@ def used(response: httpx.Response) -> int:
     return int(response.headers[WEIGHT])
 
 
-async def sleep_until_ms(sim: BinanceSim, epoch_ms: int) -> None:
-    await trio.sleep_until(sim.clock.trio_time_at(epoch_ms))
-
-
 async def get_oi(client: httpx.AsyncClient, n: int) -> list[httpx.Response]:
     return [await client.get(OI, params=BTC) for _ in range(n)]
 
@@ -92,30 +83,6 @@ def banned_until(response: httpx.Response) -> int:
     )
     assert found is not None, response.json()
     return int(found.group(1))
-
-
-@pytest.fixture(params=["sim_transport", "loopback"])
-async def connect(request: pytest.FixtureRequest, nursery: trio.Nursery) -> Connect:
-    """Open an httpx client on a simulator: in-process, or real HTTP on 127.0.0.1:<free port>."""
-
-    @asynccontextmanager
-    async def open_client(sim: BinanceSim) -> AsyncIterator[httpx.AsyncClient]:
-        if request.param == "sim_transport":
-            transport = SimTransport(sim)
-            async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
-                yield client
-        else:
-            binds = await nursery.start(serve_sim, sim, "127.0.0.1", 0)
-            async with httpx.AsyncClient(base_url=binds[0]) as client:
-                yield client
-
-    return open_client
-
-
-@asynccontextmanager
-async def in_process(sim: BinanceSim) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=SimTransport(sim), base_url="http://sim") as client:
-        yield client
 
 
 # -- IpWeightLimiter and WindowCounter: examples ---------------------------------------------------

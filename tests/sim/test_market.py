@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import itertools
 import statistics
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -20,29 +18,12 @@ import trio
 from trio.testing import MockClock
 
 from tests.conftest import START_MS
-from volspike_oi.sim.binance import BinanceSim, SimTransport
+from tests.sim.conftest import MakeSim, get_ok, in_process, sleep_until_ms
 
-MakeSim = Callable[..., BinanceSim]
 MINUTE_MS = 60_000
 FIVE_MIN_MS = 300_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
-
-
-@asynccontextmanager
-async def client_for(sim: BinanceSim) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=SimTransport(sim), base_url="http://sim") as client:
-        yield client
-
-
-async def get_ok(client: httpx.AsyncClient, path: str, **params: Any) -> Any:
-    response = await client.get(path, params=params)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def sleep_until_ms(sim: BinanceSim, epoch_ms: int) -> None:
-    await trio.sleep_until(sim.clock.trio_time_at(epoch_ms))
 
 
 def passes_filter(row: dict[str, Any]) -> bool:
@@ -81,7 +62,7 @@ async def hist(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]
 async def test_catalog_has_the_requested_perps_and_every_kind_a_filter_must_drop(
     make_sim: MakeSim, autojump_clock: MockClock
 ):
-    async with client_for(make_sim(symbols=600)) as client:
+    async with in_process(make_sim(symbols=600)) as client:
         info = await get_ok(client, "/fapi/v1/exchangeInfo")
     rows = info["symbols"]
     others = [r for r in rows if not passes_filter(r)]
@@ -100,7 +81,7 @@ async def test_catalog_has_the_requested_perps_and_every_kind_a_filter_must_drop
 async def test_quote_volumes_are_heavy_tailed_with_about_57_percent_above_4m(
     make_sim: MakeSim, autojump_clock: MockClock
 ):
-    async with client_for(make_sim(symbols=600)) as client:
+    async with in_process(make_sim(symbols=600)) as client:
         volumes = sorted((await quote_volumes(client, await filtered_symbols(client))).values())
 
     assert len(volumes) == 600
@@ -114,7 +95,7 @@ async def test_quote_volumes_drift_across_4m_and_2m_within_three_hours(
     sim = make_sim(symbols=600)
     crossed_4m_up: set[str] = set()
     crossed_2m_down: set[str] = set()
-    async with client_for(sim) as client:
+    async with in_process(sim) as client:
         perps = await filtered_symbols(client)
         before = await quote_volumes(client, perps)
         for _ in range(3 * 12):
@@ -136,7 +117,7 @@ async def test_same_seed_gives_the_same_values_whatever_the_query_pattern(
 ):
     watched = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "币安人生USDT"]
     busy, idle = make_sim(seed=7), make_sim(seed=7)
-    async with client_for(busy) as busy_client, client_for(idle) as idle_client:
+    async with in_process(busy) as busy_client, in_process(idle) as idle_client:
         for i in range(80):  # the busy one is read every 7 s, in a rotating order
             await trio.sleep(7)
             for symbol in watched[i % 4 :] + watched[: i % 4]:
@@ -153,7 +134,7 @@ async def test_same_seed_gives_the_same_values_whatever_the_query_pattern(
 async def test_a_different_seed_gives_a_different_market(
     make_sim: MakeSim, autojump_clock: MockClock
 ):
-    async with client_for(make_sim(seed=1)) as one, client_for(make_sim(seed=2)) as two:
+    async with in_process(make_sim(seed=1)) as one, in_process(make_sim(seed=2)) as two:
         assert await filtered_symbols(one) != await filtered_symbols(two)
         assert await oi_and_mark(one, "BTCUSDT") != await oi_and_mark(two, "BTCUSDT")
 
@@ -165,7 +146,7 @@ async def test_oi_and_mark_walk_but_stay_within_a_few_percent_over_an_hour(
     make_sim: MakeSim, autojump_clock: MockClock
 ):
     sim = make_sim()
-    async with client_for(sim) as client:
+    async with in_process(sim) as client:
         start = await get_ok(client, "/_sim/market")
         await trio.sleep(3600)
         later = {r["symbol"]: r for r in await get_ok(client, "/_sim/market")}
@@ -183,7 +164,7 @@ async def test_oi_and_mark_walk_but_stay_within_a_few_percent_over_an_hour(
 async def test_open_interest_time_follows_the_simulated_clock(
     make_sim: MakeSim, autojump_clock: MockClock
 ):
-    async with client_for(make_sim()) as client:
+    async with in_process(make_sim()) as client:
         first = await get_ok(client, "/fapi/v1/openInterest", symbol="BTCUSDT")
         await trio.sleep(90.5)
         later = await get_ok(client, "/fapi/v1/openInterest", symbol="BTCUSDT")
@@ -198,7 +179,7 @@ async def test_open_interest_time_follows_the_simulated_clock(
 async def test_ticker_without_symbol_lists_exactly_the_trading_contracts(
     make_sim: MakeSim, autojump_clock: MockClock
 ):
-    async with client_for(make_sim()) as client:
+    async with in_process(make_sim()) as client:
         info = await get_ok(client, "/fapi/v1/exchangeInfo")
         rows = await get_ok(client, "/fapi/v1/ticker/24hr")
 
@@ -210,7 +191,7 @@ async def test_ticker_without_symbol_lists_exactly_the_trading_contracts(
 async def test_premium_index_without_symbol_lists_exactly_the_trading_contracts(
     make_sim: MakeSim, autojump_clock: MockClock
 ):
-    async with client_for(make_sim()) as client:
+    async with in_process(make_sim()) as client:
         info = await get_ok(client, "/fapi/v1/exchangeInfo")
         rows = await get_ok(client, "/fapi/v1/premiumIndex")
 
@@ -222,7 +203,7 @@ async def test_premium_index_without_symbol_lists_exactly_the_trading_contracts(
 async def test_lowercase_symbol_is_accepted_and_answered_uppercase(
     make_sim: MakeSim, autojump_clock: MockClock
 ):
-    async with client_for(make_sim()) as client:
+    async with in_process(make_sim()) as client:
         oi = await get_ok(client, "/fapi/v1/openInterest", symbol="btcusdt")
         premium = await get_ok(client, "/fapi/v1/premiumIndex", symbol="ethusdt")
 
@@ -233,7 +214,7 @@ async def test_lowercase_symbol_is_accepted_and_answered_uppercase(
 async def test_pending_trading_symbol_is_an_invalid_symbol(
     make_sim: MakeSim, autojump_clock: MockClock
 ):
-    async with client_for(make_sim()) as client:
+    async with in_process(make_sim()) as client:
         info = await get_ok(client, "/fapi/v1/exchangeInfo")
         pending = next(s["symbol"] for s in info["symbols"] if s["status"] == "PENDING_TRADING")
         response = await client.get("/fapi/v1/openInterest", params={"symbol": pending})
@@ -249,7 +230,7 @@ async def test_hist_5m_rows_sit_on_five_minute_boundaries(
     make_sim: MakeSim, autojump_clock: MockClock
 ):
     sim = make_sim()
-    async with client_for(sim) as client:
+    async with in_process(sim) as client:
         await trio.sleep(47 * 60 + 13)
         rows = await hist(client, symbol="BTCUSDT", period="5m")
 
@@ -263,7 +244,7 @@ async def test_hist_5m_rows_sit_on_five_minute_boundaries(
 async def test_hist_row_at_the_start_equals_the_live_open_interest_at_the_start(
     make_sim: MakeSim, autojump_clock: MockClock
 ):
-    async with client_for(make_sim()) as client:
+    async with in_process(make_sim()) as client:
         live = await get_ok(client, "/fapi/v1/openInterest", symbol="SOLUSDT")
         rows = await hist(client, symbol="SOLUSDT", period="5m", limit=3)
 
@@ -275,7 +256,7 @@ async def test_hist_live_rows_record_the_open_interest_at_their_boundary(
     make_sim: MakeSim, autojump_clock: MockClock
 ):
     sim = make_sim()
-    async with client_for(sim) as client:
+    async with in_process(sim) as client:
         await sleep_until_ms(sim, START_MS + 10 * MINUTE_MS)
         live = await get_ok(client, "/fapi/v1/openInterest", symbol="ETHUSDT")
         await trio.sleep(7 * 60)
@@ -288,7 +269,7 @@ async def test_hist_live_rows_record_the_open_interest_at_their_boundary(
 
 async def test_hist_limit_returns_the_newest_rows(make_sim: MakeSim, autojump_clock: MockClock):
     sim = make_sim()
-    async with client_for(sim) as client:
+    async with in_process(sim) as client:
         await trio.sleep(20 * 60 + 30)
         rows = await hist(client, symbol="BTCUSDT", period="5m", limit=7)
 
@@ -300,7 +281,7 @@ async def test_hist_limit_returns_the_newest_rows(make_sim: MakeSim, autojump_cl
 async def test_hist_start_time_returns_rows_from_the_first_boundary_after_it(
     make_sim: MakeSim, autojump_clock: MockClock
 ):
-    async with client_for(make_sim()) as client:
+    async with in_process(make_sim()) as client:
         rows = await hist(
             client, symbol="BTCUSDT", period="5m", startTime=START_MS - HOUR_MS + 1, limit=3
         )
@@ -309,7 +290,7 @@ async def test_hist_start_time_returns_rows_from_the_first_boundary_after_it(
 
 
 async def test_hist_end_time_returns_rows_up_to_it(make_sim: MakeSim, autojump_clock: MockClock):
-    async with client_for(make_sim()) as client:
+    async with in_process(make_sim()) as client:
         rows = await hist(
             client, symbol="BTCUSDT", period="5m", endTime=START_MS - 20 * MINUTE_MS - 1, limit=2
         )
@@ -319,7 +300,7 @@ async def test_hist_end_time_returns_rows_up_to_it(make_sim: MakeSim, autojump_c
 
 async def test_hist_period_1h_gives_hourly_rows(make_sim: MakeSim, autojump_clock: MockClock):
     sim = make_sim()
-    async with client_for(sim) as client:
+    async with in_process(sim) as client:
         await trio.sleep(2 * 3600 + 60)
         rows = await hist(client, symbol="BTCUSDT", period="1h", limit=5)
 
@@ -330,7 +311,7 @@ async def test_hist_period_1h_gives_hourly_rows(make_sim: MakeSim, autojump_cloc
 async def test_hist_start_time_older_than_30_days_is_refused(
     make_sim: MakeSim, autojump_clock: MockClock
 ):
-    async with client_for(make_sim()) as client:
+    async with in_process(make_sim()) as client:
         response = await client.get(
             "/futures/data/openInterestHist",
             params={"symbol": "BTCUSDT", "period": "5m", "startTime": START_MS - 31 * DAY_MS},
@@ -341,7 +322,7 @@ async def test_hist_start_time_older_than_30_days_is_refused(
 
 
 async def test_hist_invalid_period_is_refused(make_sim: MakeSim, autojump_clock: MockClock):
-    async with client_for(make_sim()) as client:
+    async with in_process(make_sim()) as client:
         response = await client.get(
             "/futures/data/openInterestHist", params={"symbol": "BTCUSDT", "period": "3m"}
         )

@@ -9,8 +9,6 @@ only, never real time).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +18,16 @@ import trio
 from trio.testing import MockClock
 
 from tests.conftest import START_MS
+from tests.sim.conftest import MakeSim, get_ok, in_process
 from volspike_oi.sim.binance import (
     BinanceSim,
     Scenario,
     ScenarioError,
-    SimTransport,
     load_scenario,
     parse_scenario,
 )
 from volspike_oi.sim.binance.scenario import BUILTIN_DIR
 
-MakeSim = Callable[..., BinanceSim]
 SHIPPED = sorted(BUILTIN_DIR.glob("*.json"))
 
 
@@ -38,21 +35,9 @@ def scenario(*events: dict[str, Any]) -> Scenario:
     return parse_scenario({"events": list(events)})
 
 
-@asynccontextmanager
-async def client_for(sim: BinanceSim) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=SimTransport(sim), base_url="http://sim") as client:
-        yield client
-
-
 async def at_second(sim: BinanceSim, second: float) -> None:
     """Sleep until `second` simulated seconds after the simulator's start."""
     await trio.sleep_until(sim.clock.trio_time_at(START_MS + round(second * 1000)))
-
-
-async def get_ok(client: httpx.AsyncClient, path: str, **params: Any) -> Any:
-    response = await client.get(path, params=params)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 async def open_interest(client: httpx.AsyncClient, symbol: str) -> float:
@@ -95,7 +80,7 @@ async def test_oi_change_raises_open_interest_at_its_minute(
     make_sim: MakeSim, autojump_clock: MockClock
 ):
     sim = make_sim(scenario({"type": "oi_change", "at_min": 30, "symbol": "SOLUSDT", "pct": 12}))
-    async with client_for(sim) as client:
+    async with in_process(sim) as client:
         await at_second(sim, 30 * 60 - 1)
         before = await open_interest(client, "SOLUSDT")
         await at_second(sim, 30 * 60 + 1)
@@ -106,7 +91,7 @@ async def test_oi_change_raises_open_interest_at_its_minute(
 
 async def test_oi_change_leaves_other_symbols_alone(make_sim: MakeSim, autojump_clock: MockClock):
     sim = make_sim(scenario({"type": "oi_change", "at_min": 30, "symbol": "SOLUSDT", "pct": 12}))
-    async with client_for(sim) as client:
+    async with in_process(sim) as client:
         await at_second(sim, 30 * 60 - 1)
         before = {s: await open_interest(client, s) for s in ("BTCUSDT", "ETHUSDT", "XRPUSDT")}
         await at_second(sim, 30 * 60 + 1)
@@ -122,7 +107,7 @@ async def test_oi_change_over_s_spreads_the_move_over_that_time(
     sim = make_sim(
         scenario({"type": "oi_change", "at_min": 30, "symbol": "SOLUSDT", "pct": 12, "over_s": 60})
     )
-    async with client_for(sim) as client:
+    async with in_process(sim) as client:
         await at_second(sim, 30 * 60 - 1)
         before = await open_interest(client, "SOLUSDT")
         await at_second(sim, 30 * 60 + 1)
@@ -139,7 +124,7 @@ async def test_oi_change_over_s_spreads_the_move_over_that_time(
 
 async def test_negative_oi_change_dumps_open_interest(make_sim: MakeSim, autojump_clock: MockClock):
     sim = make_sim(scenario({"type": "oi_change", "at_min": 30, "symbol": "SOLUSDT", "pct": -10}))
-    async with client_for(sim) as client:
+    async with in_process(sim) as client:
         await at_second(sim, 30 * 60 - 1)
         before = await open_interest(client, "SOLUSDT")
         await at_second(sim, 30 * 60 + 1)
@@ -161,7 +146,7 @@ NEW_LISTING = {
 
 async def test_listing_is_unknown_before_its_minute(make_sim: MakeSim, autojump_clock: MockClock):
     sim = make_sim(scenario(NEW_LISTING))
-    async with client_for(sim) as client:
+    async with in_process(sim) as client:
         await at_second(sim, 10 * 60 - 1)
         assert "NEWCOINUSDT" not in await listed(client)
         assert await oi_error_code(client, "NEWCOINUSDT") == -1121
@@ -169,7 +154,7 @@ async def test_listing_is_unknown_before_its_minute(make_sim: MakeSim, autojump_
 
 async def test_listing_trades_from_its_minute(make_sim: MakeSim, autojump_clock: MockClock):
     sim = make_sim(scenario(NEW_LISTING))
-    async with client_for(sim) as client:
+    async with in_process(sim) as client:
         await at_second(sim, 10 * 60 + 1)
         assert (await listed(client))["NEWCOINUSDT"] == "TRADING"
         assert await open_interest(client, "NEWCOINUSDT") > 0
@@ -180,7 +165,7 @@ async def test_delisting_flips_status_to_settling_and_leaves_the_ticker(
     make_sim: MakeSim, autojump_clock: MockClock
 ):
     sim = make_sim(scenario({"type": "delisting", "at_min": 10, "symbol": "XRPUSDT"}))
-    async with client_for(sim) as client:
+    async with in_process(sim) as client:
         await at_second(sim, 10 * 60 - 1)
         assert (await listed(client))["XRPUSDT"] == "TRADING"
         assert "XRPUSDT" in await ticker_symbols(client)
@@ -195,7 +180,7 @@ async def test_delisting_with_remove_makes_the_symbol_invalid(
     sim = make_sim(
         scenario({"type": "delisting", "at_min": 10, "symbol": "XRPUSDT", "remove": True})
     )
-    async with client_for(sim) as client:
+    async with in_process(sim) as client:
         await at_second(sim, 10 * 60 - 1)
         assert await open_interest(client, "XRPUSDT") > 0
         await at_second(sim, 10 * 60 + 1)
@@ -208,7 +193,7 @@ async def test_delisted_symbol_freezes_at_its_delisting_whoever_looked_before(
 ):
     delisting = scenario({"type": "delisting", "at_min": 10, "symbol": "XRPUSDT"})
     watched, unwatched = make_sim(delisting), make_sim(delisting)
-    async with client_for(watched) as watched_client, client_for(unwatched) as unwatched_client:
+    async with in_process(watched) as watched_client, in_process(unwatched) as unwatched_client:
         for minute in range(1, 20):
             await at_second(watched, minute * 60)
             await open_interest(watched_client, "XRPUSDT")
@@ -226,7 +211,7 @@ async def test_quote_volume_event_drops_a_liquid_symbol_below_2m(
     sim = make_sim(
         scenario({"type": "quote_volume", "at_min": 5, "symbol": "LTCUSDT", "usdt": 1e6})
     )
-    async with client_for(sim) as client:
+    async with in_process(sim) as client:
         await at_second(sim, 5 * 60 - 1)
         before = await quote_volume(client, "LTCUSDT")
         await at_second(sim, 5 * 60 + 1)
@@ -248,7 +233,7 @@ async def test_scripted_moves_of_a_later_listing_apply_once_it_is_listed(
             {**NEW_LISTING, "at_min": 1, "quote_volume_usdt": 1e7},
         )
     )
-    async with client_for(sim) as client:
+    async with in_process(sim) as client:
         await at_second(sim, 5 * 60 - 1)
         before = await quote_volume(client, "NEWCOINUSDT")
         await at_second(sim, 5 * 60 + 1)

@@ -14,13 +14,13 @@ import pytest
 from volspike_oi.messages import LiquidMember, OiAlert, OiSample, UniverseUpdate
 from volspike_oi.store.database import (
     PostgresStore,
-    WriteBatch,
     connect,
     recent_samples,
     sample_row,
     write_batch,
     write_samples,
 )
+from volspike_oi.store.protocol import WriteBatch
 from volspike_oi.store.schema import migrate
 from volspike_oi.universe import Thresholds
 

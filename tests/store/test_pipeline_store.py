@@ -11,32 +11,25 @@ import datetime as dt
 import psycopg
 import trio
 
-from tests.conftest import START_MS
-from tests.service_harness import start_stack, wait_until
+from tests.conftest import START_MS, count_rows
+from tests.service_harness import NO_STREAM, start_stack, wait_until
 from volspike_oi import metrics as m
 from volspike_oi.sim.binance import BinanceSim, SimSettings
 from volspike_oi.store.database import PostgresStore, connect
 from volspike_oi.store.schema import ensure_partitions, migrate
 from volspike_oi.store.server import EmbeddedPostgres
 
-QUIET = {"MARK_PRICE_STREAM_ENABLED": "false", "STATUS_LOG_SEC": "3600"}
-
 
 def stored_rows(uri: str) -> int:
-    with psycopg.connect(uri) as conn:
-        row = conn.execute("SELECT count(*) FROM open_interest_snapshots").fetchone()
-    assert row is not None
-    return int(row[0])
+    return count_rows(uri, "open_interest_snapshots")
 
 
 async def test_a_60_s_database_outage_loses_no_sample_and_doubles_none(
-    pg_server: EmbeddedPostgres, pg_uri: str
+    pg_server: EmbeddedPostgres, pg_uri: str, pg_store: PostgresStore
 ):
-    store = PostgresStore(pg_uri)
-    await store.migrate()
     produced = 0
     async with trio.open_nursery() as nursery:
-        stack = await start_stack(nursery, sim={"symbols": 120}, env=QUIET, store=store)
+        stack = await start_stack(nursery, sim={"symbols": 120}, env=NO_STREAM, store=pg_store)
         await trio.sleep(5)
         await trio.to_thread.run_sync(pg_server.kill)
         await trio.sleep(60)
@@ -50,7 +43,6 @@ async def test_a_60_s_database_outage_loses_no_sample_and_doubles_none(
     assert produced > 1000
     assert stack.service.writer.dropped == 0
     assert stored_rows(pg_uri) == produced
-    await store.aclose()
 
 
 async def test_a_restarted_service_can_alert_at_once_from_stored_history(pg_uri: str):
@@ -73,7 +65,7 @@ async def test_a_restarted_service_can_alert_at_once_from_stored_history(pg_uri:
         conn.execute("SELECT 1")
     store = PostgresStore(pg_uri)
     async with trio.open_nursery() as nursery:
-        stack = await start_stack(nursery, sim={"symbols": 120}, env=QUIET, store=store)
+        stack = await start_stack(nursery, sim={"symbols": 120}, env=NO_STREAM, store=store)
         await wait_until(lambda: any(a.symbol == symbol for a in stack.recorder.alerts), 30)
         await trio.sleep(2)  # let the writer store the alert
         nursery.cancel_scope.cancel()
@@ -87,11 +79,11 @@ async def test_a_restarted_service_can_alert_at_once_from_stored_history(pg_uri:
     await store.aclose()
 
 
-async def test_a_first_start_on_an_empty_database_backfills_the_baseline(pg_uri: str):
-    store = PostgresStore(pg_uri)
-    await store.migrate()
+async def test_a_first_start_on_an_empty_database_backfills_the_baseline(
+    pg_uri: str, pg_store: PostgresStore
+):
     async with trio.open_nursery() as nursery:
-        stack = await start_stack(nursery, sim={"symbols": 40}, env=QUIET, store=store)
+        stack = await start_stack(nursery, sim={"symbols": 40}, env=NO_STREAM, store=pg_store)
         service = stack.service
         await wait_until(lambda: service.status.universe is not None, 10)
         assert service.status.universe is not None
@@ -103,4 +95,3 @@ async def test_a_first_start_on_an_empty_database_backfills_the_baseline(pg_uri:
         oldest = next(iter(service.alerts.histories[symbol]))[0]
         assert oldest <= start - 55 * 60  # the 60–30 min baseline window is covered at once
     assert stored_rows(pg_uri) > 0
-    await store.aclose()

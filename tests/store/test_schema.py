@@ -16,7 +16,8 @@ import psycopg
 import pytest
 
 from volspike_oi.messages import OiSample
-from volspike_oi.store.database import WriteBatch, connect, write_batch
+from volspike_oi.store.database import connect, write_batch
+from volspike_oi.store.protocol import WriteBatch
 from volspike_oi.store.schema import (
     SCHEMA_FILE,
     drop_partitions_before,

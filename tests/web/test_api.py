@@ -1,10 +1,11 @@
-"""The HTTP API served by a real hypercorn on loopback, driven with httpx.
+"""The HTTP API: routes, validation, auth and the frontend cache, driven in memory.
 
-Tests without a database run the whole service against the simulator under `autojump_clock`
-(no store is passed, so the service keeps none); tests that store rows run on the real clock
-against a fresh embedded Postgres (tests/store/conftest.py) and count rows with psycopg.
-Loopback only, port 0. The OI poller is off unless a test needs it, so the only samples the
-API holds are the ones a test ingests.
+Most tests build a `Service` by hand (tests/web/conftest.py: its snapshots set as a test needs
+them, a synthetic tracked universe), serve it with `create_app` and drive it with quart's test
+client: no sockets, no simulator, the real web feed applying what is posted, `autojump_clock`
+for anything that waits. Tests that store rows run on the real clock against a fresh embedded
+Postgres (tests/conftest.py) and count rows with psycopg. One test keeps the whole pipeline —
+the service against the simulator, its API on a loopback port (port 0), Postgres behind it.
 """
 
 from __future__ import annotations
@@ -20,26 +21,28 @@ import psycopg
 import pytest
 import trio
 
-from tests.service_harness import Stack, start_stack, wait_until
+from tests.conftest import START_MS, count_rows
+from tests.service_harness import ALERT_KEYS, INGEST_ONLY, Stack, start_stack, wait_until
+from tests.web.conftest import API_KEY, make_service, start_app, unfed_app
+from volspike_oi import metrics as m
+from volspike_oi.clock import WallClock
+from volspike_oi.history import OiHistory
+from volspike_oi.messages import LiquidMember, UniverseUpdate
+from volspike_oi.polling import plan_polls
+from volspike_oi.service import Service
+from volspike_oi.snapshots import ActorHealth, ActorState
 from volspike_oi.store.database import PostgresStore
 from volspike_oi.store.schema import ensure_partitions
-from volspike_oi.web.state import iso
+from volspike_oi.universe import Thresholds
+from volspike_oi.views import iso
 
-API_KEY = "test-key"
 AUTH = {"X-API-Key": API_KEY}
-QUIET = {
-    "VOLSPIKE_API_KEY": API_KEY,
-    "MARK_PRICE_STREAM": "!markPrice@arr",
-    "MARK_PRICE_STREAM_ENABLED": "false",
-    "OI_REALTIME_ENABLED": "false",
-    "OI_ALERTS_ENABLED": "false",
-    "STATUS_LOG_SEC": "3600",
-}
-"""No poller and no alert evaluator: nothing but the test's own ingests reaches the API."""
-POLLING = {"OI_REALTIME_ENABLED": "true", "OI_ALERTS_ENABLED": "true"}
 INGEST = "/api/market/open-interest/ingest"
 ALERT_INGEST = "/api/open-interest-alerts/ingest"
 FRONTEND = "/api/market/open-interest"
+LATEST = "/api/market/open-interest/latest"
+SAMPLES = "/api/market/open-interest/samples"
+ALERTS = "/api/open-interest-alerts"
 SAMPLE_KEYS = {
     "symbol",
     "openInterest",
@@ -50,50 +53,65 @@ SAMPLE_KEYS = {
     "ageSeconds",
     "source",
 }
-ALERT_KEYS = {
-    "symbol",
-    "direction",
-    "baseline",
-    "current",
-    "pctChange",
-    "absChange",
-    "timestamp",
-    "source",
-    "baselineSamples",
-    "usdChange",
+TRACKED = frozenset(f"T{i:03d}USDT" for i in range(400))
+"""The hand-built universe: enough tracked perps for seed 000's 342-symbol batch."""
+LIQUID = 25
+ACTORS: dict[str, tuple[bool, ActorState]] = {
+    # name: (critical, state) — as `service.run` starts them with no store, no poller and no
+    # alert evaluator
+    "status": (False, "running"),
+    "web_feed": (False, "running"),
+    "forwarder": (False, "disabled"),
+    "alert_evaluator": (False, "disabled"),
+    "backfill": (False, "disabled"),
+    "mark_prices": (False, "running"),
+    "oi_poller": (True, "disabled"),
+    "classifier": (True, "running"),
+    "exchange_info": (True, "running"),
+    "http": (True, "running"),
 }
 
 
-@pytest.fixture
-async def store(pg_uri: str) -> AsyncIterator[PostgresStore]:
-    """A migrated store on a fresh database (real clock: the test must not ask for autojump)."""
-    store = PostgresStore(pg_uri)
-    await store.migrate()
-    yield store
-    await store.aclose()
+def classified(at: float) -> UniverseUpdate:
+    """The universe as the classifier would publish it at `at`: `TRACKED`, the first `LIQUID`
+    of them liquid."""
+    members = sorted(TRACKED)[:LIQUID]
+    return UniverseUpdate(
+        tracked=TRACKED,
+        liquid=tuple(LiquidMember(s, 5e6 + 1e5 * i, at - 600) for i, s in enumerate(members)),
+        entered=frozenset(),
+        exited=frozenset(),
+        thresholds=Thresholds(4e6, 2e6),
+        classified_at=at,
+    )
 
 
-@contextlib.asynccontextmanager
-async def served(
-    nursery: trio.Nursery, env: dict[str, str] | None = None, store: PostgresStore | None = None
-) -> AsyncIterator[tuple[Stack, httpx.AsyncClient]]:
-    """The service with its API on a free loopback port, once the tracked universe is known."""
-    stack = await start_stack(nursery, env={**QUIET, **(env or {})}, store=store)
-    await wait_until(lambda: stack.service.status.universe is not None, 30)
-    async with httpx.AsyncClient(base_url=stack.service.http_binds[0], timeout=30) as client:
-        yield stack, client
+def in_memory_service() -> Service:
+    """A hand-built service at the simulated epoch with its universe classified."""
+    service = make_service(WallClock.starting_now(START_MS / 1000))
+    service.status.universe = classified(service.clock.now())
+    return service
 
 
-def tracked(stack: Stack, n: int) -> list[str]:
-    universe = stack.service.status.universe
-    assert universe is not None
-    symbols = sorted(universe.tracked)
-    assert len(symbols) >= n
-    return symbols[:n]
+async def serve_in_memory(
+    nursery: trio.Nursery,
+    service: Service | None = None,
+    *,
+    api_key: str | None = API_KEY,
+    store: PostgresStore | None = None,
+) -> tuple[Service, Any]:
+    """(service, quart test client) with the real web feed applying what is posted."""
+    service = service or in_memory_service()
+    app = await start_app(nursery, service, api_key=api_key, store=store)
+    return service, app.test_client()
 
 
-def now_iso(stack: Stack, offset_s: float = 0.0) -> str:
-    return iso(stack.service.clock.now() + offset_s)
+def symbols(n: int) -> list[str]:
+    return sorted(TRACKED)[:n]
+
+
+def now_iso(service: Service, offset_s: float = 0.0) -> str:
+    return iso(service.clock.now() + offset_s)
 
 
 def oi_item(symbol: str, contracts: float, mark: float, **extra: Any) -> dict[str, Any]:
@@ -137,29 +155,26 @@ def parse_iso(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def count_rows(uri: str, table: str) -> int:
-    with psycopg.connect(uri) as conn:
-        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
-    assert row is not None
-    return int(row[0])
+def nothing_held(service: Service) -> bool:
+    web = service.web
+    return not web.snapshot and not web.realtime and not web.recent_alerts
 
 
-def nothing_held(stack: Stack) -> bool:
-    web = stack.service.web
-    return not web.snapshot and not web.realtime and not stack.service.alerts.recent
+async def get_json(client: Any, path: str, **query: Any) -> Any:
+    return await (await client.get(path, query_string=query or None)).get_json()
 
 
 # -- auth -------------------------------------------------------------------------------------
 
 
 async def test_ingest_without_a_key_is_refused_and_nothing_is_kept(nursery, autojump_clock):
-    async with served(nursery) as (stack, client):
-        body = legacy_payload(tracked(stack, 3), now_iso(stack))
-        oi = await client.post(INGEST, json=body)
-        alert = await client.post(ALERT_INGEST, json=alert_payload(now_iso(stack)))
+    service, client = await serve_in_memory(nursery)
+    body = legacy_payload(symbols(3), now_iso(service))
+    oi = await client.post(INGEST, json=body)
+    alert = await client.post(ALERT_INGEST, json=alert_payload(now_iso(service)))
     assert (oi.status_code, alert.status_code) == (401, 401)
-    assert "API key" in oi.json()["error"]
-    assert nothing_held(stack)
+    assert "API key" in (await oi.get_json())["error"]
+    assert nothing_held(service)
 
 
 @pytest.mark.parametrize(
@@ -175,73 +190,89 @@ async def test_ingest_without_a_key_is_refused_and_nothing_is_kept(nursery, auto
     ids=["wrong", "longer", "prefix", "wrong-bearer", "no-scheme", "basic"],
 )
 async def test_ingest_with_a_wrong_key_is_refused(nursery, autojump_clock, headers):
-    async with served(nursery) as (stack, client):
-        oi = await client.post(
-            INGEST, json=legacy_payload(tracked(stack, 3), now_iso(stack)), headers=headers
-        )
-        alert = await client.post(ALERT_INGEST, json=alert_payload(now_iso(stack)), headers=headers)
+    service, client = await serve_in_memory(nursery)
+    oi = await client.post(
+        INGEST, json=legacy_payload(symbols(3), now_iso(service)), headers=headers
+    )
+    alert = await client.post(ALERT_INGEST, json=alert_payload(now_iso(service)), headers=headers)
     assert (oi.status_code, alert.status_code) == (401, 401)
-    assert nothing_held(stack)
+    assert nothing_held(service)
 
 
 async def test_ingest_takes_the_key_as_x_api_key_or_bearer_token(nursery, autojump_clock):
-    async with served(nursery) as (stack, client):
-        a, b, c = tracked(stack, 3)
-        by_header = await client.post(
-            INGEST, json=legacy_payload([a], now_iso(stack)), headers=AUTH
-        )
-        by_bearer = await client.post(
-            INGEST,
-            json=legacy_payload([b], now_iso(stack)),
-            headers={"Authorization": f"Bearer {API_KEY}"},
-        )
-        by_lower_bearer = await client.post(
-            INGEST,
-            json=legacy_payload([c], now_iso(stack)),
-            headers={"Authorization": f"bearer {API_KEY}"},
-        )
-        alert = await client.post(
-            ALERT_INGEST,
-            json=alert_payload(now_iso(stack)),
-            headers={"Authorization": f"Bearer {API_KEY}"},
-        )
+    service, client = await serve_in_memory(nursery)
+    a, b, c = symbols(3)
+    by_header = await client.post(INGEST, json=legacy_payload([a], now_iso(service)), headers=AUTH)
+    by_bearer = await client.post(
+        INGEST,
+        json=legacy_payload([b], now_iso(service)),
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
+    by_lower_bearer = await client.post(
+        INGEST,
+        json=legacy_payload([c], now_iso(service)),
+        headers={"Authorization": f"bearer {API_KEY}"},
+    )
+    alert = await client.post(
+        ALERT_INGEST,
+        json=alert_payload(now_iso(service)),
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    )
     assert [r.status_code for r in (by_header, by_bearer, by_lower_bearer, alert)] == [200] * 4
-    assert set(stack.service.web.snapshot) == {a, b, c}
+    assert set(service.web.snapshot) == {a, b, c}
 
 
 async def test_a_server_without_a_key_refuses_every_ingest(nursery, autojump_clock):
-    async with served(nursery, env={"VOLSPIKE_API_KEY": ""}) as (stack, client):
-        attempts = [
-            {},
-            AUTH,
-            {"X-API-Key": ""},
-            {"Authorization": "Bearer"},
-            {"Authorization": f"Bearer {API_KEY}"},
-        ]
-        responses = []
-        for headers in attempts:
-            responses.append(
-                await client.post(
-                    INGEST, json=legacy_payload(tracked(stack, 3), now_iso(stack)), headers=headers
-                )
+    service, client = await serve_in_memory(nursery, api_key=None)
+    attempts = [
+        {},
+        AUTH,
+        {"X-API-Key": ""},
+        {"Authorization": "Bearer"},
+        {"Authorization": f"Bearer {API_KEY}"},
+    ]
+    responses = []
+    for headers in attempts:
+        responses.append(
+            await client.post(
+                INGEST, json=legacy_payload(symbols(3), now_iso(service)), headers=headers
             )
-            responses.append(
-                await client.post(ALERT_INGEST, json=alert_payload(now_iso(stack)), headers=headers)
-            )
+        )
+        responses.append(
+            await client.post(ALERT_INGEST, json=alert_payload(now_iso(service)), headers=headers)
+        )
+    errors = [(await r.get_json())["error"] for r in responses]
     assert {r.status_code for r in responses} == {503}
-    assert all("VOLSPIKE_API_KEY" in r.json()["error"] for r in responses)
-    assert nothing_held(stack)
+    assert all("VOLSPIKE_API_KEY" in error for error in errors)
+    assert nothing_held(service)
 
 
 # -- ingest: what is kept, what is rejected ---------------------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def served(
+    nursery: trio.Nursery, store: PostgresStore
+) -> AsyncIterator[tuple[Stack, httpx.AsyncClient]]:
+    """The whole service against the simulator, its API on a free loopback port, once the
+    tracked universe is known."""
+    stack = await start_stack(
+        nursery, env={**INGEST_ONLY, "VOLSPIKE_API_KEY": API_KEY}, store=store
+    )
+    await wait_until(lambda: stack.service.status.universe is not None, 30)
+    async with httpx.AsyncClient(base_url=stack.service.http_binds[0], timeout=30) as client:
+        yield stack, client
+
+
 async def test_a_legacy_342_symbol_snapshot_is_stored_and_served_for_every_symbol(
-    pg_uri: str, store: PostgresStore
+    pg_uri: str, pg_store: PostgresStore
 ):
-    async with trio.open_nursery() as nursery, served(nursery, store=store) as (stack, client):
-        symbols = tracked(stack, 342)
-        body = legacy_payload(symbols, now_iso(stack))  # seed 000's shape, no `source`
+    async with trio.open_nursery() as nursery, served(nursery, pg_store) as (stack, client):
+        universe = stack.service.status.universe
+        assert universe is not None
+        tracked = sorted(universe.tracked)[:342]
+        assert len(tracked) == 342
+        body = legacy_payload(tracked, iso(stack.service.clock.now()))  # seed 000's shape
         posted = await client.post(INGEST, json=body, headers=AUTH)
         reposted = await client.post(INGEST, json=body, headers=AUTH)  # the script retried
         served_now = await client.get(FRONTEND)
@@ -273,25 +304,25 @@ async def test_a_realtime_batch_with_missing_prices_leaves_no_symbol_out(nursery
     """Seed 003: 300 of 342 realtime items came with markPrice 0 and the dashboard showed 43
     symbols at $0.00. Those items are rejected with a reason, and every symbol that still has a
     fresh sample (here the snapshot of a minute before) is served with its value."""
-    async with served(nursery) as (stack, client):
-        symbols = tracked(stack, 342)
-        snapshot = legacy_payload(symbols, now_iso(stack), mark=2.0)
-        assert (await client.post(INGEST, json=snapshot, headers=AUTH)).status_code == 200
-        await trio.sleep(60)
-        realtime = legacy_payload(symbols, now_iso(stack), mark=3.0, source="realtime")
-        for item in realtime["data"][42:]:
-            item["markPrice"] = 0
-            item["openInterestUsd"] = 0
-        posted = await client.post(INGEST, json=realtime, headers=AUTH)
-        frontend = (await client.get(FRONTEND)).json()["data"]
-    assert posted.status_code == 200, posted.text
-    result = posted.json()
+    service, client = await serve_in_memory(nursery)
+    batch = symbols(342)
+    snapshot = legacy_payload(batch, now_iso(service), mark=2.0)
+    assert (await client.post(INGEST, json=snapshot, headers=AUTH)).status_code == 200
+    await trio.sleep(60)
+    realtime = legacy_payload(batch, now_iso(service), mark=3.0, source="realtime")
+    for item in realtime["data"][42:]:
+        item["markPrice"] = 0
+        item["openInterestUsd"] = 0
+    posted = await client.post(INGEST, json=realtime, headers=AUTH)
+    frontend = (await get_json(client, FRONTEND))["data"]
+    result = await posted.get_json()
+    assert posted.status_code == 200, result
     assert result["stored"] == 42
     assert [r["index"] for r in result["rejected"]] == list(range(42, 342))
     assert all("markPrice" in r["reason"] for r in result["rejected"])
     assert len(frontend) == 342
     assert 0 not in frontend.values()
-    for i, symbol in enumerate(symbols):
+    for i, symbol in enumerate(batch):
         expected = realtime if i < 42 else snapshot
         assert frontend[symbol] == expected["data"][i]["openInterestUsd"], symbol
 
@@ -300,32 +331,33 @@ async def test_a_realtime_batch_with_missing_prices_leaves_no_symbol_out(nursery
 async def test_an_item_without_a_positive_mark_price_is_rejected_not_shown_as_0(
     nursery, autojump_clock, mark
 ):
-    async with served(nursery) as (stack, client):
-        good, bad = tracked(stack, 2)
-        body = legacy_payload([good, bad], now_iso(stack))
-        body["data"][1]["markPrice"] = mark
-        body["data"][1]["openInterestUsd"] = 0
-        posted = await client.post(INGEST, json=body, headers=AUTH)
-        frontend = (await client.get(FRONTEND)).json()["data"]
-        latest = (await client.get("/api/market/open-interest/latest")).json()
-    assert posted.status_code == 200, posted.text
-    [rejected] = posted.json()["rejected"]
+    service, client = await serve_in_memory(nursery)
+    good, bad = symbols(2)
+    body = legacy_payload([good, bad], now_iso(service))
+    body["data"][1]["markPrice"] = mark
+    body["data"][1]["openInterestUsd"] = 0
+    posted = await client.post(INGEST, json=body, headers=AUTH)
+    frontend = (await get_json(client, FRONTEND))["data"]
+    latest = await get_json(client, LATEST)
+    result = await posted.get_json()
+    assert posted.status_code == 200, result
+    [rejected] = result["rejected"]
     assert rejected["index"] == 1
     assert rejected["symbol"] == bad
     assert "markPrice must be > 0" in rejected["reason"]
-    assert posted.json()["stored"] == 1
+    assert result["stored"] == 1
     assert frontend == {good: body["data"][0]["openInterestUsd"]}
     assert [row["symbol"] for row in latest["data"]] == [good]
 
 
 async def test_an_unknown_symbol_is_rejected_with_its_reason(nursery, autojump_clock):
-    async with served(nursery) as (stack, client):
-        [known] = tracked(stack, 1)
-        body = legacy_payload([known, "NOTAPERPUSDT", "btcusd_perp"], now_iso(stack))
-        posted = await client.post(INGEST, json=body, headers=AUTH)
-        frontend = (await client.get(FRONTEND)).json()["data"]
-    assert posted.status_code == 200, posted.text
-    result = posted.json()
+    service, client = await serve_in_memory(nursery)
+    [known] = symbols(1)
+    body = legacy_payload([known, "NOTAPERPUSDT", "btcusd_perp"], now_iso(service))
+    posted = await client.post(INGEST, json=body, headers=AUTH)
+    frontend = (await get_json(client, FRONTEND))["data"]
+    result = await posted.get_json()
+    assert posted.status_code == 200, result
     assert result["stored"] == 1
     assert [(r["index"], r["symbol"]) for r in result["rejected"]] == [
         (1, "NOTAPERPUSDT"),
@@ -427,19 +459,20 @@ def malformed_alert_bodies(at: str) -> list[tuple[str, bytes, str]]:
 
 
 async def test_malformed_bodies_are_refused_with_400_naming_the_field_and_nothing_is_stored(
-    pg_uri: str, store: PostgresStore
+    pg_uri: str, pg_store: PostgresStore
 ):
     answers: list[tuple[str, str, int, dict[str, Any]]] = []
-    async with trio.open_nursery() as nursery, served(nursery, store=store) as (stack, client):
-        [symbol] = tracked(stack, 1)
-        at = now_iso(stack)
+    async with trio.open_nursery() as nursery:
+        service, client = await serve_in_memory(nursery, store=pg_store)
+        [symbol] = symbols(1)
+        at = now_iso(service)
         headers = {**AUTH, "Content-Type": "application/json"}
         for case, raw, field in malformed_oi_bodies(symbol, at):
-            r = await client.post(INGEST, content=raw, headers=headers)
-            answers.append((f"oi: {case}", field, r.status_code, r.json()))
+            r = await client.post(INGEST, data=raw, headers=headers)
+            answers.append((f"oi: {case}", field, r.status_code, await r.get_json()))
         for case, raw, field in malformed_alert_bodies(at):
-            r = await client.post(ALERT_INGEST, content=raw, headers=headers)
-            answers.append((f"alert: {case}", field, r.status_code, r.json()))
+            r = await client.post(ALERT_INGEST, data=raw, headers=headers)
+            answers.append((f"alert: {case}", field, r.status_code, await r.get_json()))
         nursery.cancel_scope.cancel()
     for case, field, status, body in answers:
         assert status == 400, (case, body)
@@ -447,56 +480,54 @@ async def test_malformed_bodies_are_refused_with_400_naming_the_field_and_nothin
         assert body["error"], case
     assert count_rows(pg_uri, "open_interest_snapshots") == 0
     assert count_rows(pg_uri, "open_interest_alerts") == 0
-    assert nothing_held(stack)
+    assert nothing_held(service)
 
 
 # -- the frontend cache -----------------------------------------------------------------------
 
 
 async def test_a_fresh_realtime_sample_wins_over_a_newer_snapshot(nursery, autojump_clock):
-    async with served(nursery) as (stack, client):
-        [symbol] = tracked(stack, 1)
-        realtime = {
-            "data": [oi_item(symbol, 5000.0, 3.0)],
-            "timestamp": now_iso(stack),
-            "source": "realtime",
-        }
-        assert (await client.post(INGEST, json=realtime, headers=AUTH)).status_code == 200
-        await trio.sleep(200)
-        snapshot = legacy_payload([symbol], now_iso(stack), mark=2.0)
-        assert (await client.post(INGEST, json=snapshot, headers=AUTH)).status_code == 200
-        while_fresh = (await client.get(FRONTEND)).json()["data"]
-        latest = (await client.get("/api/market/open-interest/latest")).json()["data"]
-        await trio.sleep(101)  # the realtime sample is now 301 s old; the snapshot 101 s
-        after = (await client.get(FRONTEND)).json()["data"]
+    service, client = await serve_in_memory(nursery)
+    [symbol] = symbols(1)
+    realtime = {
+        "data": [oi_item(symbol, 5000.0, 3.0)],
+        "timestamp": now_iso(service),
+        "source": "realtime",
+    }
+    assert (await client.post(INGEST, json=realtime, headers=AUTH)).status_code == 200
+    await trio.sleep(200)
+    snapshot = legacy_payload([symbol], now_iso(service), mark=2.0)
+    assert (await client.post(INGEST, json=snapshot, headers=AUTH)).status_code == 200
+    while_fresh = (await get_json(client, FRONTEND))["data"]
+    latest = (await get_json(client, LATEST))["data"]
+    await trio.sleep(101)  # the realtime sample is now 301 s old; the snapshot 101 s
+    after = (await get_json(client, FRONTEND))["data"]
     assert while_fresh == {symbol: 15000.0}
     assert [row["source"] for row in latest] == ["realtime"]
     assert after == {symbol: snapshot["data"][0]["openInterestUsd"]}
 
 
 async def test_a_realtime_item_in_a_snapshot_batch_is_taken_as_realtime(nursery, autojump_clock):
-    async with served(nursery) as (stack, client):
-        a, b = tracked(stack, 2)
-        body = legacy_payload([a, b], now_iso(stack))
-        body["data"][1]["source"] = "realtime"
-        assert (await client.post(INGEST, json=body, headers=AUTH)).status_code == 200
-    assert set(stack.service.web.snapshot) == {a}
-    assert set(stack.service.web.realtime) == {b}
+    service, client = await serve_in_memory(nursery)
+    a, b = symbols(2)
+    body = legacy_payload([a, b], now_iso(service))
+    body["data"][1]["source"] = "realtime"
+    assert (await client.post(INGEST, json=body, headers=AUTH)).status_code == 200
+    assert set(service.web.snapshot) == {a}
+    assert set(service.web.realtime) == {b}
 
 
 async def test_entries_older_than_the_ttl_are_left_out(nursery, autojump_clock):
-    async with served(nursery) as (stack, client):
-        symbols = tracked(stack, 5)
-        posted = await client.post(
-            INGEST, json=legacy_payload(symbols, now_iso(stack)), headers=AUTH
-        )
-        assert posted.status_code == 200
-        await trio.sleep(299)
-        fresh = (await client.get(FRONTEND)).json()
-        await trio.sleep(2)
-        stale = (await client.get(FRONTEND)).json()
-        latest = (await client.get("/api/market/open-interest/latest")).json()
-    assert sorted(fresh["data"]) == symbols
+    service, client = await serve_in_memory(nursery)
+    batch = symbols(5)
+    posted = await client.post(INGEST, json=legacy_payload(batch, now_iso(service)), headers=AUTH)
+    assert posted.status_code == 200
+    await trio.sleep(299)
+    fresh = await get_json(client, FRONTEND)
+    await trio.sleep(2)
+    stale = await get_json(client, FRONTEND)
+    latest = await get_json(client, LATEST)
+    assert sorted(fresh["data"]) == batch
     assert stale["data"] == {}
     assert latest["data"] == []
     assert latest["count"] == 0
@@ -505,11 +536,10 @@ async def test_entries_older_than_the_ttl_are_left_out(nursery, autojump_clock):
 async def test_the_frontend_cache_expires_five_minutes_after_its_newest_sample(
     nursery, autojump_clock
 ):
-    async with served(nursery) as (stack, client):
-        symbols = tracked(stack, 2)
-        at = now_iso(stack)
-        await client.post(INGEST, json=legacy_payload(symbols, at), headers=AUTH)
-        body = (await client.get(FRONTEND)).json()
+    service, client = await serve_in_memory(nursery)
+    at = now_iso(service)
+    await client.post(INGEST, json=legacy_payload(symbols(2), at), headers=AUTH)
+    body = await get_json(client, FRONTEND)
     assert body["timestamp"] == at
     assert parse_iso(body["cacheExpiry"]) - parse_iso(at) == dt.timedelta(minutes=5)
 
@@ -518,12 +548,12 @@ async def test_the_frontend_cache_expires_five_minutes_after_its_newest_sample(
 
 
 async def test_latest_lists_each_fresh_sample_with_its_age_and_source(nursery, autojump_clock):
-    async with served(nursery) as (stack, client):
-        a, b = tracked(stack, 2)
-        body = legacy_payload([a, b], now_iso(stack), mark=4.0)
-        await client.post(INGEST, json=body, headers=AUTH)
-        await trio.sleep(10)
-        latest = (await client.get("/api/market/open-interest/latest")).json()
+    service, client = await serve_in_memory(nursery)
+    a, b = symbols(2)
+    body = legacy_payload([a, b], now_iso(service), mark=4.0)
+    await client.post(INGEST, json=body, headers=AUTH)
+    await trio.sleep(10)
+    latest = await get_json(client, LATEST)
     assert set(latest) == {"data", "count", "timestamp"}
     assert latest["count"] == 2
     assert [row["symbol"] for row in latest["data"]] == [a, b]
@@ -537,15 +567,17 @@ async def test_latest_lists_each_fresh_sample_with_its_age_and_source(nursery, a
     assert 9.9 <= row["ageSeconds"] <= 10.5
 
 
-async def test_liquid_universe_lists_the_liquid_symbols_and_the_poll_interval(
-    nursery, autojump_clock
-):
-    async with served(nursery, env=POLLING) as (stack, client):
-        await wait_until(lambda: stack.service.poller.plan is not None, 30)
-        await trio.sleep(30)
-        body = (await client.get("/api/market/open-interest/liquid-universe")).json()
-    universe = stack.service.status.universe
+async def test_liquid_universe_lists_the_liquid_symbols_and_the_poll_interval():
+    service = in_memory_service()
+    universe = service.status.universe
     assert universe is not None
+    service.poller.plan = plan_polls(
+        len(universe.liquid), len(universe.tracked) - LIQUID, 2000, 5, 20
+    )
+    service.poller.liquid_gaps_s.extend([5.0, 5.2, 4.9])
+    body = await get_json(
+        unfed_app(service).test_client(), "/api/market/open-interest/liquid-universe"
+    )
     assert body["count"] == len(universe.liquid) > 0
     assert body["trackedCount"] == len(universe.tracked)
     assert [m["symbol"] for m in body["symbols"]] == [m.symbol for m in universe.liquid]
@@ -586,33 +618,30 @@ async def test_liquid_universe_lists_the_liquid_symbols_and_the_poll_interval(
         ("?symbol=%00", "symbol"),
     ],
 )
-async def test_samples_parameters_are_validated(nursery, autojump_clock, query, field):
-    async with served(nursery) as (_, client):
-        r = await client.get("/api/market/open-interest/samples" + query)
+async def test_samples_parameters_are_validated(query, field):
+    r = await unfed_app(in_memory_service()).test_client().get(SAMPLES + query)
+    body = await r.get_json()
     assert r.status_code == 400
-    assert r.json()["field"] == field
-    assert r.json()["error"]
+    assert body["field"] == field
+    assert body["error"]
 
 
 async def test_bad_read_parameters_are_refused_before_the_database_sees_them(
-    store: PostgresStore,
+    pg_store: PostgresStore,
 ):
     queries = [
-        ("/api/market/open-interest/samples?symbol=%00", "symbol"),
-        ("/api/market/open-interest/samples?symbol=BTCUSDT&since=" + "9" * 30, "since"),
-        (
-            "/api/market/open-interest/samples?symbol=BTCUSDT&since=9999-12-31T23:59:59-12:00",
-            "since",
-        ),
-        ("/api/market/open-interest/samples?symbol=BTCUSDT&limit=" + "9" * 5000, "limit"),
-        ("/api/open-interest-alerts?symbol=%00", "symbol"),
+        (SAMPLES + "?symbol=%00", "symbol"),
+        (SAMPLES + "?symbol=BTCUSDT&since=" + "9" * 30, "since"),
+        (SAMPLES + "?symbol=BTCUSDT&since=9999-12-31T23:59:59-12:00", "since"),
+        (SAMPLES + "?symbol=BTCUSDT&limit=" + "9" * 5000, "limit"),
+        (ALERTS + "?symbol=%00", "symbol"),
     ]
-    async with trio.open_nursery() as nursery, served(nursery, store=store) as (_, client):
-        answers = [(query, field, await client.get(query)) for query, field in queries]
-        nursery.cancel_scope.cancel()
-    for query, field, r in answers:
-        assert r.status_code == 400, (query, r.text)
-        assert r.json()["field"] == field, query
+    client = unfed_app(in_memory_service(), store=pg_store).test_client()
+    for query, field in queries:
+        r = await client.get(query)
+        body = await r.get_json()
+        assert r.status_code == 400, (query, body)
+        assert body["field"] == field, query
 
 
 @pytest.mark.parametrize(
@@ -624,26 +653,22 @@ async def test_bad_read_parameters_are_refused_before_the_database_sees_them(
         ("?symbol=" + "X" * 41, "symbol"),
     ],
 )
-async def test_alerts_parameters_are_validated(nursery, autojump_clock, query, field):
-    async with served(nursery) as (_, client):
-        r = await client.get("/api/open-interest-alerts" + query)
+async def test_alerts_parameters_are_validated(query, field):
+    r = await unfed_app(in_memory_service()).test_client().get(ALERTS + query)
     assert r.status_code == 400
-    assert r.json()["field"] == field
+    assert (await r.get_json())["field"] == field
 
 
-async def test_samples_come_from_the_in_memory_history_without_a_store(nursery, autojump_clock):
-    async with served(nursery, env=POLLING) as (stack, client):
-        await wait_until(lambda: bool(stack.service.alerts.histories), 60)
-        symbol = sorted(stack.service.alerts.histories)[0]
-        await trio.sleep(30)
-        body = (
-            await client.get("/api/market/open-interest/samples", params={"symbol": symbol.lower()})
-        ).json()
-        one = (
-            await client.get(
-                "/api/market/open-interest/samples", params={"symbol": symbol, "limit": 1}
-            )
-        ).json()
+async def test_samples_come_from_the_in_memory_history_without_a_store():
+    service = in_memory_service()
+    [symbol] = symbols(1)
+    history = service.alerts.histories[symbol] = OiHistory(100)
+    now = service.clock.now()
+    for k in range(30):
+        history.append(now - 300 + 10 * k, 1000.0 + k)
+    client = unfed_app(service).test_client()
+    body = await get_json(client, SAMPLES, symbol=symbol.lower())
+    one = await get_json(client, SAMPLES, symbol=symbol, limit=1)
     assert body["symbol"] == symbol
     assert body["count"] == len(body["samples"]) > 0
     times = [row["ts"] for row in body["samples"]]
@@ -653,23 +678,24 @@ async def test_samples_come_from_the_in_memory_history_without_a_store(nursery, 
 
 
 async def test_an_ingested_alert_is_listed_and_filtered_by_symbol(nursery, autojump_clock):
-    async with served(nursery) as (stack, client):
-        posted = await client.post(
-            ALERT_INGEST, json=alert_payload(now_iso(stack), "BTCUSDT"), headers=AUTH
-        )
-        await trio.sleep(1)
-        await client.post(
-            ALERT_INGEST,
-            json=alert_payload(now_iso(stack), "ETHUSDT", direction="DOWN"),
-            headers=AUTH,
-        )
-        everything = (await client.get("/api/open-interest-alerts")).json()
-        btc = (await client.get("/api/open-interest-alerts", params={"symbol": "btcusdt"})).json()
-        one = (await client.get("/api/open-interest-alerts", params={"limit": 1})).json()
-        none = (await client.get("/api/open-interest-alerts", params={"symbol": "XRPUSDT"})).json()
-    assert posted.status_code == 200, posted.text
-    assert posted.json()["stored"] == 1
-    assert set(posted.json()["alert"]) == ALERT_KEYS
+    service, client = await serve_in_memory(nursery)
+    posted = await client.post(
+        ALERT_INGEST, json=alert_payload(now_iso(service), "BTCUSDT"), headers=AUTH
+    )
+    await trio.sleep(1)
+    await client.post(
+        ALERT_INGEST,
+        json=alert_payload(now_iso(service), "ETHUSDT", direction="DOWN"),
+        headers=AUTH,
+    )
+    everything = await get_json(client, ALERTS)
+    btc = await get_json(client, ALERTS, symbol="btcusdt")
+    one = await get_json(client, ALERTS, limit=1)
+    none = await get_json(client, ALERTS, symbol="XRPUSDT")
+    result = await posted.get_json()
+    assert posted.status_code == 200, result
+    assert result["stored"] == 1
+    assert set(result["alert"]) == ALERT_KEYS
     assert everything["count"] == 2
     assert [a["symbol"] for a in everything["alerts"]] == ["ETHUSDT", "BTCUSDT"]  # newest first
     assert set(everything["alerts"][0]) == ALERT_KEYS
@@ -681,11 +707,12 @@ async def test_an_ingested_alert_is_listed_and_filtered_by_symbol(nursery, autoj
 
 
 async def test_samples_and_alerts_are_read_back_from_postgres_with_limits_capped(
-    pg_uri: str, store: PostgresStore
+    pg_uri: str, pg_store: PostgresStore
 ):
-    async with trio.open_nursery() as nursery, served(nursery, store=store) as (stack, client):
-        [symbol] = tracked(stack, 1)
-        start = stack.service.clock.now() - 6000 * 10
+    async with trio.open_nursery() as nursery:
+        service, client = await serve_in_memory(nursery, store=pg_store)
+        [symbol] = symbols(1)
+        start = service.clock.now() - 6000 * 10
         days = {
             (dt.datetime.fromtimestamp(start, dt.UTC) + dt.timedelta(days=d)).date() for d in (0, 1)
         }
@@ -706,16 +733,15 @@ async def test_samples_and_alerts_are_read_back_from_postgres_with_limits_capped
                         ts = dt.datetime.fromtimestamp(start + 10 * k, dt.UTC)
                         copy.write_row(("ETHUSDT", "UP", 100, 110, 0.1, 10, "test", ts))
         posted = await client.post(
-            INGEST, json=legacy_payload([symbol], now_iso(stack)), headers=AUTH
+            INGEST, json=legacy_payload([symbol], now_iso(service)), headers=AUTH
         )
-        alert = await client.post(ALERT_INGEST, json=alert_payload(now_iso(stack)), headers=AUTH)
-        samples = "/api/market/open-interest/samples"
-        capped = (await client.get(samples, params={"symbol": symbol, "limit": 100000})).json()
-        default = (await client.get(samples, params={"symbol": symbol})).json()
+        alert = await client.post(ALERT_INGEST, json=alert_payload(now_iso(service)), headers=AUTH)
+        capped = await get_json(client, SAMPLES, symbol=symbol, limit=100000)
+        default = await get_json(client, SAMPLES, symbol=symbol)
         since_ms = round((start + 10 * 5990 - 5) * 1000)
-        recent = (await client.get(samples, params={"symbol": symbol, "since": since_ms})).json()
-        alerts_capped = (await client.get("/api/open-interest-alerts?limit=100000")).json()
-        btc = (await client.get("/api/open-interest-alerts?symbol=BTCUSDT")).json()
+        recent = await get_json(client, SAMPLES, symbol=symbol, since=since_ms)
+        alerts_capped = await get_json(client, ALERTS + "?limit=100000")
+        btc = await get_json(client, ALERTS + "?symbol=BTCUSDT")
         nursery.cancel_scope.cancel()
     assert posted.status_code == alert.status_code == 200
     assert capped["count"] == len(capped["samples"]) == 5000
@@ -728,7 +754,7 @@ async def test_samples_and_alerts_are_read_back_from_postgres_with_limits_capped
     assert recent["count"] == 11  # the last ten copied rows and the ingested one
     assert alerts_capped["count"] == 1000
     [stored_alert] = btc["alerts"]
-    ingested = alert.json()["alert"]
+    ingested = (await alert.get_json())["alert"]
     assert {k: v for k, v in stored_alert.items() if k != "timestamp"} == {
         k: v for k, v in ingested.items() if k != "timestamp"
     }
@@ -738,21 +764,27 @@ async def test_samples_and_alerts_are_read_back_from_postgres_with_limits_capped
 # -- operations -------------------------------------------------------------------------------
 
 
-async def test_health_reports_every_actor_and_503_when_a_critical_one_is_down(
-    nursery, autojump_clock
-):
-    async with served(nursery) as (stack, client):
-        ok = await client.get("/health")
-        stack.service.health["classifier"].state = "restarting"
-        down = await client.get("/health")
-        stack.service.health["classifier"].state = "running"
-        stack.service.health["status"].state = "restarting"  # not critical
-        degraded = await client.get("/health")
+def with_actors(service: Service) -> Service:
+    """`service` with every actor's health as `service.run` publishes it (see `ACTORS`)."""
+    for name, (critical, state) in ACTORS.items():
+        service.health[name] = ActorHealth(name, critical, state=state)
+    return service
+
+
+async def test_health_reports_every_actor_and_503_when_a_critical_one_is_down():
+    service = with_actors(in_memory_service())
+    client = unfed_app(service).test_client()
+    ok = await client.get("/health")
+    service.health["classifier"].state = "restarting"
+    down = await client.get("/health")
+    service.health["classifier"].state = "running"
+    service.health["status"].state = "restarting"  # not critical
+    degraded = await client.get("/health")
     assert ok.status_code == 200
-    body = ok.json()
+    body = await ok.get_json()
     assert body["status"] == "ok"
     assert body["down"] == []
-    assert set(body["actors"]) == set(stack.service.health)
+    assert set(body["actors"]) == set(service.health)
     classifier = body["actors"]["classifier"]
     assert {k: classifier[k] for k in ("state", "critical", "restarts", "lastError")} == {
         "state": "running",
@@ -762,22 +794,22 @@ async def test_health_reports_every_actor_and_503_when_a_critical_one_is_down(
     }
     assert classifier["lastSuccessAt"].endswith("Z")  # it has classified the universe
     assert body["actors"]["oi_poller"]["state"] == "disabled"
+    down_body = await down.get_json()
     assert down.status_code == 503
-    assert down.json()["status"] == "down"
-    assert down.json()["down"] == ["classifier"]
-    assert down.json()["actors"]["classifier"]["state"] == "restarting"
+    assert down_body["status"] == "down"
+    assert down_body["down"] == ["classifier"]
+    assert down_body["actors"]["classifier"]["state"] == "restarting"
     assert degraded.status_code == 200
 
 
-async def test_metrics_are_prometheus_text_with_polls_and_websocket_clients(
-    nursery, autojump_clock
-):
-    async with served(nursery, env=POLLING) as (_, client):
-        await trio.sleep(20)
-        r = await client.get("/metrics")
+async def test_metrics_are_prometheus_text_with_polls_and_websocket_clients():
+    service = with_actors(in_memory_service())
+    service.health["oi_poller"].state = "running"
+    service.metrics.inc(m.OI_POLLS, 40)
+    r = await unfed_app(service).test_client().get("/metrics")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain")
-    lines = r.text.splitlines()
+    lines = (await r.get_data(as_text=True)).splitlines()
     polls = [line for line in lines if line.startswith("volspike_oi_oi_polls_total ")]
     assert len(polls) == 1
     assert int(polls[0].split()[1]) > 0

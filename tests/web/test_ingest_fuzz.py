@@ -22,20 +22,13 @@ import trio
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from tests.service_harness import Stack, start_stack, wait_until
+from tests.service_harness import INGEST_ONLY, Stack, start_stack, wait_until
 from volspike_oi.store.database import PostgresStore
-from volspike_oi.web.state import iso
+from volspike_oi.views import iso
 
 API_KEY = "fuzz-key"
 HEADERS = {"X-API-Key": API_KEY, "Content-Type": "application/json"}
-QUIET = {
-    "VOLSPIKE_API_KEY": API_KEY,
-    "MARK_PRICE_STREAM": "!markPrice@arr",
-    "MARK_PRICE_STREAM_ENABLED": "false",
-    "OI_REALTIME_ENABLED": "false",
-    "OI_ALERTS_ENABLED": "false",
-    "STATUS_LOG_SEC": "3600",
-}
+QUIET = {**INGEST_ONLY, "VOLSPIKE_API_KEY": API_KEY}
 """No poller and no alert evaluator: only the fuzzed requests write rows."""
 INGEST = "/api/market/open-interest/ingest"
 ALERT_INGEST = "/api/open-interest-alerts/ingest"
@@ -193,7 +186,7 @@ class Target:
 
     def held(self) -> tuple[dict[str, Any], dict[str, Any], int]:
         web = self.stack.service.web
-        return dict(web.snapshot), dict(web.realtime), len(self.stack.service.alerts.recent)
+        return dict(web.snapshot), dict(web.realtime), len(self.stack.service.web.recent_alerts)
 
     def check(self, path: str, body: bytes, table: str) -> None:
         self.db.execute(f"TRUNCATE {', '.join(TABLES)}")
@@ -213,22 +206,17 @@ class Target:
 
 
 @pytest.fixture
-async def target(pg_uri: str) -> AsyncIterator[Target]:
+async def target(pg_uri: str, pg_store: PostgresStore) -> AsyncIterator[Target]:
     """The stored service with its API up and the tracked universe known."""
-    store = PostgresStore(pg_uri)
-    await store.migrate()
-    try:
-        async with trio.open_nursery() as nursery:
-            stack = await start_stack(nursery, env=QUIET, store=store)
-            await wait_until(lambda: stack.service.status.universe is not None, 30)
-            target = Target(stack, pg_uri)
-            try:
-                yield target
-            finally:
-                target.close()
-                nursery.cancel_scope.cancel()
-    finally:
-        await store.aclose()
+    async with trio.open_nursery() as nursery:
+        stack = await start_stack(nursery, env=QUIET, store=pg_store)
+        await wait_until(lambda: stack.service.status.universe is not None, 30)
+        target = Target(stack, pg_uri)
+        try:
+            yield target
+        finally:
+            target.close()
+            nursery.cancel_scope.cancel()
 
 
 async def test_oi_ingest_never_answers_5xx_and_stores_all_or_nothing(target: Target):

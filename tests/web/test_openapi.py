@@ -19,37 +19,37 @@ from typing import Any, cast
 import pytest
 import trio
 
+from tests.web.conftest import start_app, unfed_app
 from volspike_oi import __version__
 from volspike_oi.actors import web_feed
-from volspike_oi.actors.alert_evaluator import AlertState
-from volspike_oi.actors.oi_poller import PollerStatus
-from volspike_oi.actors.status import ServiceStatus, status_figures
-from volspike_oi.actors.store_writer import WriterStatus
+from volspike_oi.actors.status import status_figures
 from volspike_oi.budget import WeightBudget
 from volspike_oi.clock import WallClock
-from volspike_oi.config import Settings, load
+from volspike_oi.config import Settings
+from volspike_oi.envconfig import load
 from volspike_oi.history import OiHistory
 from volspike_oi.mark_book import MarkPriceBook
-from volspike_oi.messages import LiquidMember, OiAlert, OiSample, UniverseUpdate
+from volspike_oi.messages import Ingested, LiquidMember, OiAlert, OiSample, UniverseUpdate
 from volspike_oi.metrics import Metrics
 from volspike_oi.polling import plan_polls
 from volspike_oi.service import Service
+from volspike_oi.snapshots import ActorHealth, PollerStatus, WebState, WriterStatus
 from volspike_oi.store.database import read_alerts, read_samples
-from volspike_oi.supervisor import ActorHealth
 from volspike_oi.universe import Thresholds
-from volspike_oi.web.app import WebContext, _apply_op, create_app
-from volspike_oi.web.hub import Hub
-from volspike_oi.web.ingest import parse_alert_ingest, parse_oi_ingest
-from volspike_oi.web.openapi import SPEC
-from volspike_oi.web.state import (
-    WebState,
+from volspike_oi.views import (
     alert_view,
     frontend_view,
     latest_view,
     sample_view,
     universe_view,
 )
+from volspike_oi.web.contract import WS_HEARTBEAT_S
+from volspike_oi.web.hub import Hub
+from volspike_oi.web.ingest import parse_alert_ingest, parse_oi_ingest
+from volspike_oi.web.openapi import SPEC
 from volspike_oi.web.typescript import HTTP_METHODS, OUTPUT, render
+from volspike_oi.web.ws_ops import apply_op
+from volspike_oi.wire import to_json
 
 API_KEY = "test-key"
 AUTH = {"X-API-Key": API_KEY}
@@ -224,15 +224,11 @@ def make_service(clock: WallClock) -> Service:
         budget=WeightBudget(ip_limit_per_min=settings.binance_weight_limit),
         metrics=Metrics(),
         book=MarkPriceBook(),
-        poller=PollerStatus(),
-        alerts=AlertState(),
-        status=ServiceStatus(),
-        health={},
     )
 
 
 def make_app(service: Service, api_key: str | None = API_KEY) -> Any:
-    return create_app(WebContext(service, service.web, service.hub, None, api_key))
+    return unfed_app(service, api_key)
 
 
 def rules() -> dict[str, tuple[set[str], bool]]:
@@ -518,7 +514,7 @@ def test_query_limits_are_those_the_handlers_enforce() -> None:
 
 
 def test_the_validator_catches_missing_undeclared_and_mistyped_keys() -> None:
-    view = alert_view(alert(usd_change=None))
+    view = to_json(alert_view(alert(usd_change=None)))
     assert problems(view, {"$ref": "#/components/schemas/OiAlert"}) == []
     missing = {k: v for k, v in view.items() if k != "baselineSamples"}
     undeclared = {**view, "pct": 1}
@@ -532,10 +528,10 @@ def test_frontend_view_fits_FrontendOpenInterest() -> None:
     state.record(sample("BTCUSDT", NOW - 10))
     state.record(sample("ETHUSDT", NOW - 20, source="snapshot"))
     state.record(sample("DOGEUSDT", NOW - 30, mark=None, usd=None))
-    view = frontend_view(state, NOW)
+    view = to_json(frontend_view(state, NOW))
     assert_matches(view, "FrontendOpenInterest")
     assert set(view["data"]) == {"BTCUSDT", "ETHUSDT"}
-    assert_matches(frontend_view(WebState(), NOW), "FrontendOpenInterest")
+    assert_matches(to_json(frontend_view(WebState(), NOW)), "FrontendOpenInterest")
 
 
 def test_latest_view_fits_LatestOpenInterest_with_and_without_prices() -> None:
@@ -543,21 +539,21 @@ def test_latest_view_fits_LatestOpenInterest_with_and_without_prices() -> None:
     state.record(sample("BTCUSDT", NOW - 10))
     state.record(sample("DOGEUSDT", NOW - 30, source="snapshot", mark=None, usd=None))
     state.record(sample("XRPUSDT", NOW - 40, source="snapshot_legacy"))
-    view = latest_view(state, NOW)
+    view = to_json(latest_view(state, NOW))
     assert view["count"] == 3
     assert_matches(view, "LatestOpenInterest")
-    assert_matches(latest_view(WebState(), NOW), "LatestOpenInterest")
+    assert_matches(to_json(latest_view(WebState(), NOW)), "LatestOpenInterest")
 
 
 @pytest.mark.parametrize("usd_change", [None, -3.6e6])
 def test_alert_view_fits_OiAlert(usd_change: float | None) -> None:
-    assert_matches(alert_view(alert(usd_change=usd_change)), "OiAlert")
+    assert_matches(to_json(alert_view(alert(usd_change=usd_change))), "OiAlert")
 
 
 def test_universe_view_fits_LiquidUniverse_before_and_after_the_first_classification() -> None:
-    assert_matches(universe_view(None, None, None), "LiquidUniverse")
+    assert_matches(to_json(universe_view(None, None, None)), "LiquidUniverse")
     plan = plan_polls(2, 1, 2000, 5, 20)
-    assert_matches(universe_view(universe(), plan, 5.2), "LiquidUniverse")
+    assert_matches(to_json(universe_view(universe(), plan, 5.2)), "LiquidUniverse")
 
 
 def test_stored_rows_fit_OiStoredSample_and_OiAlert() -> None:
@@ -581,7 +577,7 @@ def test_stored_rows_fit_OiStoredSample_and_OiAlert() -> None:
         ]
     )
     for row in read_samples(cast(Any, samples), "BTCUSDT", None, 10):
-        assert_matches(row, "OiStoredSample")
+        assert_matches(to_json(row), "OiStoredSample")
     alerts = Rows(
         [
             ("BTCUSDT", "UP", Decimal(1), Decimal(2), Decimal(1), Decimal(1), ts, "x", 0, None),
@@ -599,18 +595,20 @@ def test_stored_rows_fit_OiStoredSample_and_OiAlert() -> None:
             ),
         ]
     )
-    for row in read_alerts(cast(Any, alerts), None, 10):
-        assert_matches(row, "OiAlert")
+    for stored in read_alerts(cast(Any, alerts), None, 10):
+        assert_matches(to_json(stored), "OiAlert")
 
 
-async def test_ingest_and_every_read_route_answer_what_the_spec_says() -> None:
+async def test_ingest_and_every_read_route_answer_what_the_spec_says(
+    nursery: trio.Nursery,
+) -> None:
     service = make_service(WallClock.starting_now(NOW))
     service.status.universe = universe()
     service.poller.plan = plan_polls(2, 1, 2000, 5, 20)
     history = service.alerts.histories["BTCUSDT"] = OiHistory(10)
     history.append(NOW - 20, 10000.0)
     history.append(NOW - 10, 10010.0)
-    app = make_app(service)
+    app = await start_app(nursery, service, api_key=API_KEY)
     legacy = operation("/api/market/open-interest/ingest", "post")["requestBody"]["content"][
         "application/json"
     ]["examples"]["legacySnapshot"]["value"]
@@ -737,7 +735,7 @@ def test_websocket_replies_fit_WsServerEvent() -> None:
         assert problems(op, {"$ref": "#/components/schemas/WsClientOp"}) != []
     events = []
     for op in [*ops, *refused]:
-        reply = _apply_op(subscriber, op if isinstance(op, str) else json.dumps(op))
+        reply = apply_op(subscriber, op if isinstance(op, str) else json.dumps(op))
         assert reply is not None
         assert_matches(json.loads(reply), "WsServerEvent")
         events.append(json.loads(reply)["event"])
@@ -754,13 +752,21 @@ async def test_live_feed_events_fit_WsServerEvent(autojump_clock: trio.abc.Clock
     clock = WallClock.starting_now(NOW)
     async with trio.open_nursery() as nursery:
         await nursery.start(
-            web_feed.run, samples_rx, alerts_rx, universe_rx, WebState(), hub, poller, clock
+            web_feed.run,
+            samples_rx,
+            alerts_rx,
+            universe_rx,
+            trio.open_memory_channel[Ingested](1)[1],
+            WebState(),
+            hub,
+            poller,
+            clock,
         )
         await samples_tx.send(sample("BTCUSDT", NOW))
         await samples_tx.send(sample("DOGEUSDT", NOW, mark=None, usd=None))
         await alerts_tx.send(alert(usd_change=-3.6e6))
         await universe_tx.send(universe())
-        await trio.sleep(web_feed.HEARTBEAT_S + 1)
+        await trio.sleep(WS_HEARTBEAT_S + 1)
         nursery.cancel_scope.cancel()
     seen = set()
     while True:
@@ -771,4 +777,6 @@ async def test_live_feed_events_fit_WsServerEvent(autojump_clock: trio.abc.Clock
         assert_matches(message, "WsServerEvent")
         seen.add(message["event"])
     assert seen == {"oi", "open_interest_alert", "universe", "heartbeat"}
-    assert_matches({"event": "oi", "data": [sample_view(sample("X", NOW), NOW)]}, "WsOiEvent")
+    assert_matches(
+        {"event": "oi", "data": [to_json(sample_view(sample("X", NOW), NOW))]}, "WsOiEvent"
+    )

@@ -25,11 +25,12 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 from tests.conftest import START_MS
 from tests.service_harness import Stack, start_stack, wait_until
 from volspike_oi.actors import http_server
-from volspike_oi.actors.web_feed import BATCH_S, HEARTBEAT_S
 from volspike_oi.sim.binance import parse_scenario
-from volspike_oi.web import hub as hub_mod
-from volspike_oi.web.app import WS_CLOSE_TOO_SLOW
-from volspike_oi.web.state import alert_view
+from volspike_oi.views import alert_view
+from volspike_oi.web.contract import WS_BATCH_S as BATCH_S
+from volspike_oi.web.contract import WS_CLIENT_QUEUE, WS_CLOSE_TOO_SLOW
+from volspike_oi.web.contract import WS_HEARTBEAT_S as HEARTBEAT_S
+from volspike_oi.wire import to_json
 
 SYMBOLS = 120
 """Simulated perps: every tick of the feed carries a few samples, and the stack starts fast."""
@@ -231,7 +232,7 @@ async def test_a_scripted_oi_spike_reaches_subscribers_as_an_alert(nursery, auto
     assert alert["pctChange"] >= 0.10  # a fraction, as seed 001 sends it
     assert epoch_s(alert["timestamp"]) >= START_MS / 1000 + spike_at_s
     await wait_until(lambda: bool(stack.recorder.alerts), 5)
-    assert alert == json.loads(json.dumps(alert_view(stack.recorder.alerts[0])))
+    assert alert == json.loads(json.dumps(to_json(alert_view(stack.recorder.alerts[0]))))
 
 
 async def test_heartbeats_arrive_every_15_seconds(stack, autojump_clock):
@@ -326,7 +327,7 @@ async def test_a_client_that_stops_reading_is_cut_off_while_another_keeps_its_pa
                 reason = closed.reason
         assert reason is not None
         assert reason.code == WS_CLOSE_TOO_SLOW
-        assert hub_mod.CLIENT_QUEUE <= backlog <= 2 * hub_mod.CLIENT_QUEUE
+        assert WS_CLIENT_QUEUE <= backlog <= 2 * WS_CLIENT_QUEUE
 
 
 async def test_a_client_that_never_reads_again_has_its_socket_closed(nursery, monkeypatch):

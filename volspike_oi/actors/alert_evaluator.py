@@ -2,34 +2,37 @@
 
 On each `OiSample`: append to the symbol's `OiHistory`, take the baseline (median of the
 window 60–30 min before the sample), measure the move on contracts and let the `AlertGate`
-apply cooldown and plateau rules. Alerts go to every subscriber and to the recent-alerts list.
+apply cooldown and plateau rules. Alerts go to every subscriber (store, web feed, forwarder).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
 
-import attrs
 import trio
 
 from volspike_oi import metrics as m
 from volspike_oi.alerts import AlertGate, AlertRules, baseline, measure
+from volspike_oi.config import AlertSettings
 from volspike_oi.history import OiHistory, capacity_for
 from volspike_oi.messages import HistoryBackfill, OiAlert, OiSample
 from volspike_oi.metrics import Metrics
+from volspike_oi.snapshots import AlertState
 
 log = logging.getLogger(__name__)
 
 
-@attrs.define
-class AlertState:
-    """Published snapshot: histories (read by the web API) and the most recent alerts."""
-
-    histories: dict[str, OiHistory] = attrs.Factory(dict)
-    recent: deque[OiAlert] = attrs.Factory(lambda: deque(maxlen=1000))
-    insufficient_baseline: int = 0
-    """Samples judged without enough baseline samples (reported, never as 0 %)."""
+def alert_rules(settings: AlertSettings) -> AlertRules:
+    """The rules as the settings give them (thresholds as fractions, windows in minutes)."""
+    return AlertRules(
+        spike_pct=settings.oi_spike_threshold_pct,
+        dump_pct=settings.oi_dump_threshold_pct,
+        min_delta_contracts=settings.oi_min_delta_contracts,
+        min_delta_usd=settings.oi_min_delta_usd,
+        baseline_from_s=settings.oi_baseline_from_min * 60,
+        baseline_to_s=settings.oi_baseline_to_min * 60,
+        cooldown_s=settings.oi_alert_cooldown_sec,
+    )
 
 
 def judge(
@@ -97,7 +100,6 @@ async def run(
         if alert is None:
             continue
         metrics.inc(m.ALERTS)
-        state.recent.append(alert)
         log.info(
             "OI %s %s: %+.2f %% (%+.0f contracts) vs baseline %.0f of %d samples",
             "spike" if alert.direction == "UP" else "dump",

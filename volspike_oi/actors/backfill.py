@@ -1,8 +1,10 @@
-"""Backfill: fill the alert baseline window of liquid symbols that have no history yet.
+"""Backfill: fill the alert baseline window so alerts work at once after any start.
 
-On a first start (nothing in Postgres) the 60–30 min baseline would take half an hour to fill;
+A restart reloads the last hour from Postgres (`warm_start`, before the actors start). On a
+first start (nothing in Postgres) the 60–30 min baseline would take half an hour to fill;
 `openInterestHist` (5-minute rows, weight 0, its own 1000 requests per 5 minutes) gives the
-last hour at once. Runs for the liquid set of each `UniverseUpdate`, once per symbol.
+last hour at once: `run` asks for it for the liquid set of each `UniverseUpdate`, once per
+symbol that has no history yet.
 """
 
 from __future__ import annotations
@@ -12,22 +14,26 @@ import logging
 import trio
 
 from volspike_oi import metrics as m
-from volspike_oi.actors.alert_evaluator import AlertState
 from volspike_oi.clock import WallClock
-from volspike_oi.venues.binance.client import BinanceClient, ExchangeError
-from volspike_oi.venues.binance.decode import DecodeError, OpenInterestHistRow, decode_list
-from volspike_oi.messages import HistoryBackfill, UniverseUpdate
+from volspike_oi.messages import HistoryBackfill, OiSample, UniverseUpdate
 from volspike_oi.metrics import Metrics
+from volspike_oi.snapshots import AlertState
+from volspike_oi.store.protocol import StoreReader
+from volspike_oi.venues.binance.client import BinanceClient
+from volspike_oi.venues.binance.errors import ExchangeError
 
 log = logging.getLogger(__name__)
 
 ROWS = 13
 """13 five-minute rows: the last hour, both ends included."""
 COVERED_IF_OLDER_THAN_S = 55 * 60
-FAILURES_BEFORE_PAUSE = 5
-PAUSE_S = 30.0
-"""After this many failures in a row the exchange looks down: wait before the next symbol."""
 """A symbol whose history already reaches this far back needs no backfill."""
+FAILURES_BEFORE_PAUSE = 5
+"""After this many failures in a row the exchange looks down: wait `PAUSE_S` before the next
+symbol."""
+PAUSE_S = 30.0
+WARM_START_S = 65 * 60
+"""Samples loaded from Postgres at start: the 60–30 min baseline window and a margin."""
 
 
 def needs_backfill(state: AlertState, symbol: str, now: float) -> bool:
@@ -63,9 +69,8 @@ async def run(
                 await trio.sleep(PAUSE_S)
                 failures = 0
             try:
-                doc = await client.open_interest_hist(symbol, "5m", ROWS)
-                rows = decode_list(doc, OpenInterestHistRow, "openInterestHist")
-            except (ExchangeError, DecodeError) as exc:
+                rows = await client.open_interest_hist(symbol, "5m", ROWS)
+            except ExchangeError as exc:
                 failures += 1
                 log.warning("openInterestHist %s failed: %s", symbol, exc)
                 continue
@@ -75,3 +80,23 @@ async def run(
                 sorted((r.timestamp_ms / 1000, float(r.sum_open_interest)) for r in rows)
             )
             await out.send(HistoryBackfill(symbol, samples, "openInterestHist"))
+
+
+async def warm_start(
+    store: StoreReader,
+    clock: WallClock,
+    out: trio.MemorySendChannel[OiSample | HistoryBackfill],
+) -> None:
+    """Reload the last hour of samples so alerts work at once after a restart."""
+    try:
+        recent = await store.recent_samples(clock.now() - WARM_START_S)
+    except Exception as exc:  # the database may be down at start; the service still runs
+        log.warning("warm start skipped: cannot read recent samples (%s)", exc)
+        return
+    for symbol, samples in recent.items():
+        await out.send(HistoryBackfill(symbol, tuple(samples), "postgres"))
+    log.info(
+        "warm start: %d samples of %d symbols from Postgres",
+        sum(map(len, recent.values())),
+        len(recent),
+    )

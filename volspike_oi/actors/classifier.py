@@ -14,10 +14,10 @@ import math
 import trio
 
 from volspike_oi.clock import WallClock
-from volspike_oi.venues.binance.client import BinanceClient, ExchangeError
-from volspike_oi.venues.binance.decode import DecodeError, Ticker24h, decode_list
 from volspike_oi.messages import LiquidMember, TrackedPerpetuals, UniverseUpdate
 from volspike_oi.universe import Thresholds, classify
+from volspike_oi.venues.binance.client import BinanceClient
+from volspike_oi.venues.binance.errors import ExchangeError
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,8 @@ async def run(
             next_ticker_at = math.inf
             continue
         try:
-            rows = decode_list(await client.ticker_24h_all(), Ticker24h, "ticker/24hr")
-        except (ExchangeError, DecodeError) as exc:
+            rows = await client.ticker_24h_all()
+        except ExchangeError as exc:
             log.warning("ticker/24hr failed (%s); retrying in %.0f s", exc, RETRY_S)
             next_ticker_at = clock.now() + RETRY_S
             continue

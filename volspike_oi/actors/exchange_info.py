@@ -12,10 +12,11 @@ import logging
 import trio
 
 from volspike_oi.clock import WallClock
-from volspike_oi.venues.binance.client import BinanceClient, ExchangeError
-from volspike_oi.venues.binance.decode import DecodeError, ExchangeInfo, decode
 from volspike_oi.messages import TrackedPerpetuals
 from volspike_oi.universe import ContractInfo, is_tracked_perpetual
+from volspike_oi.venues.binance.client import BinanceClient
+from volspike_oi.venues.binance.decode import ExchangeInfo
+from volspike_oi.venues.binance.errors import ExchangeError
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,8 @@ async def run(
     retry_s = RETRY_FIRST_S
     while True:
         try:
-            doc, source = await client.exchange_info()
-            info = decode(doc, ExchangeInfo, "exchangeInfo")
-        except (ExchangeError, DecodeError) as exc:
+            info, source = await client.exchange_info()
+        except ExchangeError as exc:
             log.error("exchangeInfo failed (%s); retrying in %.0f s", exc, retry_s)
             await trio.sleep(retry_s)
             retry_s = min(RETRY_MAX_S, retry_s * 2)

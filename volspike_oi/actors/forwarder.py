@@ -24,7 +24,9 @@ from volspike_oi import metrics as m
 from volspike_oi.clock import WallClock
 from volspike_oi.messages import OiAlert, OiSample
 from volspike_oi.metrics import Metrics
-from volspike_oi.web.state import alert_view, iso
+from volspike_oi.snapshots import ForwarderStatus, TargetStatus
+from volspike_oi.views import alert_view, iso
+from volspike_oi.wire import to_json
 
 log = logging.getLogger(__name__)
 
@@ -46,36 +48,6 @@ RETRYABLE_4XX = frozenset({408, 429})
 BODY_LOG_CHARS = 500
 REJECTION_LOG_EVERY = 100
 """A backend refusing everything (a wrong key: 401) logs its first refusal and then every 100th."""
-
-
-@attrs.define
-class TargetStatus:
-    """One backend as the forwarder sees it."""
-
-    url: str
-    posted: int = 0
-    """Requests the backend accepted (2xx)."""
-    failed: int = 0
-    """Requests that did not succeed: retried (5xx, timeout, transport) or refused (4xx)."""
-    samples_sent: int = 0
-    alerts_sent: int = 0
-    rejected: int = 0
-    """Items in requests refused with a 4xx and dropped (they would never succeed)."""
-    dropped: int = 0
-    """Buffered items dropped, oldest first, because the buffer bound was reached."""
-    buffered: int = 0
-    """Samples and alerts waiting to be posted."""
-    last_error: str = ""
-    last_success_at: float | None = None
-    failing_since: float | None = None
-
-
-@attrs.define
-class ForwarderStatus:
-    targets: dict[str, TargetStatus] = attrs.Factory(dict)
-    """By base URL, in the order configured (PROD first)."""
-    skipped_without_price: int = 0
-    """Realtime samples not forwarded because their mark price (so USD value) is unknown."""
 
 
 class _Retry(Exception):
@@ -256,7 +228,7 @@ async def run(
         """Post everything waiting, oldest first; False when a retryable failure stops it."""
         while target.alerts:
             alert = target.alerts[0]
-            if not await send(target, ALERT_PATH, alert_view(alert), 1):
+            if not await send(target, ALERT_PATH, to_json(alert_view(alert)), 1):
                 return False
             if target.alerts and target.alerts[0] is alert:  # unless the bound dropped it
                 target.alerts.popleft()

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import logging
 import random
-import statistics
-from collections import deque
 from decimal import Decimal
 
 import attrs
@@ -21,17 +19,13 @@ import trio
 from volspike_oi import metrics as m
 from volspike_oi.budget import Lane, Reservation, WeightBudget
 from volspike_oi.clock import WallClock
-from volspike_oi.venues.binance.client import (
-    BinanceClient,
-    ExchangeError,
-    InvalidSymbol,
-    RateLimited,
-)
-from volspike_oi.venues.binance.decode import DecodeError, OpenInterest, decode
 from volspike_oi.mark_book import MarkPriceBook
 from volspike_oi.messages import OiSample, UniverseUpdate
 from volspike_oi.metrics import Metrics
-from volspike_oi.polling import PollPlan, PollSchedule, plan_polls
+from volspike_oi.polling import PollSchedule, plan_polls
+from volspike_oi.snapshots import PollerStatus
+from volspike_oi.venues.binance.client import BinanceClient
+from volspike_oi.venues.binance.errors import ExchangeError, InvalidSymbol, RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -39,29 +33,10 @@ MAX_IN_FLIGHT = 128
 """Requests in flight at once; bounds the tasks a hanging exchange can pile up."""
 REPLAN_CHECK_S = 10.0
 INVALID_SYMBOL_QUARANTINE_S = 900.0
-FAILURES_BEFORE_PAUSE = 20
-PAUSE_MAX_S = 60.0
-"""Consecutive failed polls after which the exchange is treated as down and polling pauses."""
 """A -1121 symbol is skipped until the tracked set changes or this long has passed."""
-
-
-@attrs.define
-class PollerStatus:
-    """Published snapshot of the poller, read by status, health and the web API."""
-
-    plan: PollPlan | None = None
-    planned_rate_per_min: float = 1.0
-    """The OI rate the current plan was made for; a move of more than 3 % re-plans."""
-    n_liquid: int = 0
-    n_other: int = 0
-    liquid_gaps_s: deque[float] = attrs.Factory(lambda: deque(maxlen=2000))
-    """Recent gaps between two polls of one liquid symbol."""
-    last_poll_at: dict[str, float] = attrs.Factory(dict)
-    quarantined: dict[str, float] = attrs.Factory(dict)
-    """Symbols answered -1121, with when."""
-
-    def achieved_interval_s(self) -> float | None:
-        return statistics.median(self.liquid_gaps_s) if self.liquid_gaps_s else None
+FAILURES_BEFORE_PAUSE = 20
+"""Consecutive failed polls after which the exchange is treated as down and polling pauses."""
+PAUSE_MAX_S = 60.0
 
 
 @attrs.define
@@ -151,14 +126,13 @@ async def run(
     async def poll_once(symbol: str, reservation: Reservation, liquid: bool) -> None:
         nonlocal failures
         try:
-            doc = await client.open_interest(symbol, reservation)
-            reading = decode(doc, OpenInterest, "openInterest")
+            reading = await client.open_interest(symbol, reservation)
         except InvalidSymbol:
             log.warning("%s: invalid symbol; skipped until the tracked set changes", symbol)
             status.quarantined[symbol] = clock.now()
             replan(f"{symbol} invalid")
             return
-        except (RateLimited, ExchangeError, DecodeError) as exc:
+        except ExchangeError as exc:
             metrics.inc(m.OI_POLL_FAILURES)
             failures += 0 if isinstance(exc, RateLimited) else 1
             log.debug("openInterest %s failed: %s", symbol, exc)

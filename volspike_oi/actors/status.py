@@ -9,27 +9,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import attrs
 import trio
 
 from volspike_oi import metrics as m
-from volspike_oi.actors.oi_poller import PollerStatus
-from volspike_oi.actors.store_writer import WriterStatus
 from volspike_oi.budget import WeightBudget
 from volspike_oi.clock import WallClock
 from volspike_oi.mark_book import MarkPriceBook
 from volspike_oi.messages import UniverseUpdate
 from volspike_oi.metrics import Metrics
+from volspike_oi.snapshots import PollerStatus, ServiceStatus, WriterStatus
 
 log = logging.getLogger(__name__)
-
-
-@attrs.define
-class ServiceStatus:
-    universe: UniverseUpdate | None = None
-    last_minute: dict[str, Any] = attrs.Factory(dict)
-    """The figures of the last status line."""
-    line: str = ""
 
 
 def status_figures(

@@ -14,15 +14,14 @@ import logging
 from collections import deque
 from typing import TypeVar
 
-import attrs
 import trio
 
 from volspike_oi import metrics as m
 from volspike_oi.clock import WallClock
 from volspike_oi.messages import OiAlert, OiSample, UniverseUpdate
 from volspike_oi.metrics import Metrics
-from volspike_oi.store.database import WriteBatch
-from volspike_oi.store.protocol import Store
+from volspike_oi.snapshots import WriterStatus
+from volspike_oi.store.protocol import StoreWriter, WriteBatch
 
 log = logging.getLogger(__name__)
 
@@ -39,19 +38,8 @@ DEFAULT_MAX_BUFFERED = 150_000
 """Over an hour of samples at the full 2400 requests a minute."""
 
 
-@attrs.define
-class WriterStatus:
-    buffered: int = 0
-    dropped: int = 0
-    """Samples dropped because the buffer bound was reached while the database was down."""
-    written: int = 0
-    last_write_at: float | None = None
-    down_since: float | None = None
-    last_error: str = ""
-
-
 async def run(
-    store: Store,
+    store: StoreWriter,
     clock: WallClock,
     samples_in: trio.MemoryReceiveChannel[OiSample],
     alerts_in: trio.MemoryReceiveChannel[OiAlert],

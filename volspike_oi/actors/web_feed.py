@@ -1,8 +1,10 @@
-"""Web feed: keeps the API's view of "now" and pushes live updates to WebSocket clients.
+"""Web feed: owns the API's view of "now" and pushes live updates to WebSocket clients.
 
-Samples update `WebState` at once and are pushed to the hub in batches every `BATCH_S` (one
-`oi` message per tick instead of one per poll); alerts and universe changes are pushed as they
-come; a heartbeat goes to every client every `HEARTBEAT_S`.
+Samples update `WebState` at once and are pushed to the hub in batches every `WS_BATCH_S` (one
+`oi` message per tick instead of one per poll); alerts (kept in `WebState.recent_alerts`) and
+universe changes are pushed as they come; a heartbeat goes to every client every
+`WS_HEARTBEAT_S`. What clients post to the ingest routes arrives as `Ingested` and is served
+the same way, its readings pushed at once.
 """
 
 from __future__ import annotations
@@ -11,20 +13,21 @@ import json
 
 import trio
 
-from volspike_oi.actors.oi_poller import PollerStatus
 from volspike_oi.clock import WallClock
-from volspike_oi.messages import OiAlert, OiSample, UniverseUpdate
+from volspike_oi.messages import Ingested, OiAlert, OiSample, UniverseUpdate
+from volspike_oi.snapshots import PollerStatus, WebState
+from volspike_oi.views import alert_view, iso, sample_view, universe_view
+from volspike_oi.web.contract import WS_BATCH_S, WS_HEARTBEAT_S
 from volspike_oi.web.hub import Hub
-from volspike_oi.web.state import WebState, alert_view, iso, sample_view, universe_view
-
-BATCH_S = 0.25
-HEARTBEAT_S = 15.0
+from volspike_oi.web.ws_ops import WsHeartbeatEvent
+from volspike_oi.wire import to_json
 
 
 async def run(
     samples_in: trio.MemoryReceiveChannel[OiSample],
     alerts_in: trio.MemoryReceiveChannel[OiAlert],
     universe_in: trio.MemoryReceiveChannel[UniverseUpdate],
+    ingest_in: trio.MemoryReceiveChannel[Ingested],
     state: WebState,
     hub: Hub,
     poller: PollerStatus,
@@ -34,6 +37,12 @@ async def run(
 ) -> None:
     pending: list[OiSample] = []
 
+    def publish_alert(alert: OiAlert) -> None:
+        state.recent_alerts.append(alert)
+        hub.publish(
+            "alerts", "open_interest_alert", to_json(alert_view(alert)), symbol=alert.symbol
+        )
+
     async def take_samples() -> None:
         async for sample in samples_in:
             state.record(sample)
@@ -41,29 +50,46 @@ async def run(
 
     async def push_batches() -> None:
         while True:
-            await trio.sleep(BATCH_S)
+            await trio.sleep(WS_BATCH_S)
             if pending:
                 now = clock.now()
-                rows = [sample_view(s, now) for s in pending]
+                rows = [to_json(sample_view(s, now)) for s in pending]
                 pending.clear()
                 hub.publish_oi(rows)
 
     async def take_alerts() -> None:
         async for alert in alerts_in:
-            hub.publish("alerts", "open_interest_alert", alert_view(alert), symbol=alert.symbol)
+            publish_alert(alert)
+
+    async def take_ingested() -> None:
+        async for ingested in ingest_in:
+            for sample in ingested.samples:
+                state.record(sample)
+            now = clock.now()
+            hub.publish_oi(to_json(sample_view(s, now)) for s in ingested.samples)
+            for alert in ingested.alerts:
+                publish_alert(alert)
+            ingested.applied.set()
 
     async def take_universe() -> None:
         async for update in universe_in:
             if update.entered or update.exited:
                 view = universe_view(update, poller.plan, poller.achieved_interval_s())
-                hub.publish("universe", "universe", view)
+                hub.publish("universe", "universe", to_json(view))
 
     async def heartbeat() -> None:
         while True:
-            await trio.sleep(HEARTBEAT_S)
-            hub.broadcast(json.dumps({"event": "heartbeat", "timestamp": iso(clock.now())}))
+            await trio.sleep(WS_HEARTBEAT_S)
+            hub.broadcast(json.dumps(to_json(WsHeartbeatEvent(timestamp=iso(clock.now())))))
 
     async with trio.open_nursery() as nursery:
-        for task in (take_samples, push_batches, take_alerts, take_universe, heartbeat):
+        for task in (
+            take_samples,
+            push_batches,
+            take_alerts,
+            take_ingested,
+            take_universe,
+            heartbeat,
+        ):
             nursery.start_soon(task)
         task_status.started()

@@ -18,11 +18,11 @@ from volspike_oi.bench import print_table
 from volspike_oi.messages import OiSample
 from volspike_oi.store.database import (
     SAMPLE_COLUMNS,
-    WriteBatch,
     connect,
     sample_row,
     write_batch,
 )
+from volspike_oi.store.protocol import WriteBatch
 from volspike_oi.store.schema import ensure_partitions, migrate
 from volspike_oi.store.server import EmbeddedPostgres
 

@@ -26,7 +26,6 @@ import trio
 import trio_websocket
 
 from volspike_oi import service
-from volspike_oi.actors.web_feed import BATCH_S
 from volspike_oi.bench import print_table
 from volspike_oi.clock import WallClock
 from volspike_oi.config import Settings, load
@@ -34,6 +33,7 @@ from volspike_oi.service import Service
 from volspike_oi.sim.binance import BinanceSim, SimSettings, SimTransport, serve_sim
 from volspike_oi.store.database import PostgresStore
 from volspike_oi.store.server import EmbeddedPostgres
+from volspike_oi.web.contract import WS_BATCH_S as BATCH_S
 
 SIM_SYMBOLS = 650
 """Trading perps in the simulator: the legacy snapshot has one item for each."""

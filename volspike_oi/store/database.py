@@ -15,12 +15,13 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-import attrs
 import psycopg
 import trio
 
 from volspike_oi.messages import OiAlert, OiSample, UniverseUpdate
+from volspike_oi.store.protocol import WriteBatch
 from volspike_oi.store.schema import ensure_partitions, migrate
+from volspike_oi.views import OiAlertView, OiStoredSample
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +46,6 @@ def sample_row(sample: OiSample) -> tuple[Any, ...]:
         sample.source,
         utc(sample.exchange_time_ms / 1000),
     )
-
-
-@attrs.frozen
-class WriteBatch:
-    samples: Sequence[OiSample] = ()
-    alerts: Sequence[OiAlert] = ()
-    universes: Sequence[UniverseUpdate] = ()
-
-    def __len__(self) -> int:
-        return len(self.samples) + len(self.alerts) + len(self.universes)
 
 
 def write_samples(conn: psycopg.Connection, rows: Sequence[tuple[Any, ...]]) -> int:
@@ -156,9 +147,13 @@ def recent_samples(conn: psycopg.Connection, since: float) -> dict[str, list[tup
     return out
 
 
+def _iso(ts: dt.datetime) -> str:
+    return ts.isoformat().replace("+00:00", "Z")
+
+
 def read_samples(
     conn: psycopg.Connection, symbol: str, since: float | None, limit: int
-) -> list[dict[str, Any]]:
+) -> list[OiStoredSample]:
     """Newest first, at most `limit`, only since `since` (epoch seconds) when given."""
     rows = conn.execute(
         "SELECT ts, open_interest, open_interest_usd, mark_price, source, exchange_time "
@@ -166,19 +161,19 @@ def read_samples(
         (symbol, utc(since if since is not None else 0.0), limit),
     ).fetchall()
     return [
-        {
-            "ts": ts.isoformat().replace("+00:00", "Z"),
-            "openInterest": float(oi),
-            "openInterestUsd": None if usd is None else float(usd),
-            "markPrice": None if mark is None else float(mark),
-            "source": source,
-            "exchangeTime": None if ex is None else ex.isoformat().replace("+00:00", "Z"),
-        }
+        OiStoredSample(
+            ts=_iso(ts),
+            open_interest=float(oi),
+            open_interest_usd=None if usd is None else float(usd),
+            mark_price=None if mark is None else float(mark),
+            source=source,
+            exchange_time=None if ex is None else _iso(ex),
+        )
         for ts, oi, usd, mark, source, ex in rows
     ]
 
 
-def read_alerts(conn: psycopg.Connection, symbol: str | None, limit: int) -> list[dict[str, Any]]:
+def read_alerts(conn: psycopg.Connection, symbol: str | None, limit: int) -> list[OiAlertView]:
     rows = conn.execute(
         "SELECT symbol, direction, baseline, current, pct_change, abs_change, ts, source, "
         "baseline_samples, usd_change FROM open_interest_alerts "
@@ -186,18 +181,18 @@ def read_alerts(conn: psycopg.Connection, symbol: str | None, limit: int) -> lis
         (symbol, symbol, limit),
     ).fetchall()
     return [
-        {
-            "symbol": sym,
-            "direction": direction,
-            "baseline": float(baseline),
-            "current": float(current),
-            "pctChange": float(pct),
-            "absChange": float(delta),
-            "timestamp": ts.isoformat().replace("+00:00", "Z"),
-            "source": source,
-            "baselineSamples": samples,
-            "usdChange": None if usd is None else float(usd),
-        }
+        OiAlertView(
+            symbol=sym,
+            direction=direction,
+            baseline=float(baseline),
+            current=float(current),
+            pct_change=float(pct),
+            abs_change=float(delta),
+            timestamp=_iso(ts),
+            source=source,
+            baseline_samples=samples,
+            usd_change=None if usd is None else float(usd),
+        )
         for sym, direction, baseline, current, pct, delta, ts, source, samples, usd in rows
     ]
 
@@ -242,10 +237,10 @@ class PostgresStore:
     async def recent_samples(self, since: float) -> dict[str, list[tuple[float, float]]]:
         return await self._run(lambda conn: recent_samples(conn, since))
 
-    async def samples(self, symbol: str, since: float | None, limit: int) -> list[dict[str, Any]]:
+    async def samples(self, symbol: str, since: float | None, limit: int) -> list[OiStoredSample]:
         return await self._run(lambda conn: read_samples(conn, symbol, since, limit))
 
-    async def alerts(self, symbol: str | None, limit: int) -> list[dict[str, Any]]:
+    async def alerts(self, symbol: str | None, limit: int) -> list[OiAlertView]:
         return await self._run(lambda conn: read_alerts(conn, symbol, limit))
 
     async def prepare_partitions(self, now: float, days_ahead: int) -> None:

@@ -1,15 +1,54 @@
-"""What the actors need of a store; `PostgresStore` is the real one, tests may pass a fake."""
+"""What the service needs of a store, split by direction; `PostgresStore` is the real one.
+
+The store writer and HTTP ingest write (`StoreWriter`); the warm start and the read routes read
+(`StoreReader`). The service takes a `Store`, both at once, so a fake store in a test must
+answer the web API's reads too instead of silently losing them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
-from volspike_oi.store.database import WriteBatch
+import attrs
+
+from volspike_oi.messages import OiAlert, OiSample, UniverseUpdate
+from volspike_oi.views import OiAlertView, OiStoredSample
 
 
-class Store(Protocol):
-    async def write(self, batch: WriteBatch) -> int: ...
+@attrs.frozen
+class WriteBatch:
+    """Rows written in one transaction: all of them or none."""
 
-    async def recent_samples(self, since: float) -> dict[str, list[tuple[float, float]]]: ...
+    samples: Sequence[OiSample] = ()
+    alerts: Sequence[OiAlert] = ()
+    universes: Sequence[UniverseUpdate] = ()
+
+    def __len__(self) -> int:
+        return len(self.samples) + len(self.alerts) + len(self.universes)
+
+
+class StoreWriter(Protocol):
+    async def write(self, batch: WriteBatch) -> int:
+        """Store `batch` idempotently; returns how many sample rows were new."""
+        ...
 
     async def prepare_partitions(self, now: float, days_ahead: int) -> None: ...
+
+
+class StoreReader(Protocol):
+    async def recent_samples(self, since: float) -> dict[str, list[tuple[float, float]]]:
+        """(epoch seconds, contracts) per symbol since `since`, oldest first."""
+        ...
+
+    async def samples(self, symbol: str, since: float | None, limit: int) -> list[OiStoredSample]:
+        """One symbol's stored readings, newest first, as `/samples` serves them."""
+        ...
+
+    async def alerts(self, symbol: str | None, limit: int) -> list[OiAlertView]:
+        """Stored alerts, newest first, as `/api/open-interest-alerts` serves them."""
+        ...
+
+
+class Store(StoreWriter, StoreReader, Protocol):
+    """Both directions: what `service.run` takes."""

@@ -16,15 +16,13 @@ from typing import Any
 import attrs
 import trio
 
-CLIENT_QUEUE = 256
-"""Messages a client may fall behind by (~4 minutes of 1 s OI batches) before it is cut off."""
-CHANNELS = frozenset({"oi", "alerts", "universe"})
+from volspike_oi.web.contract import WS_CHANNELS, WS_CLIENT_QUEUE
 
 
 @attrs.define(eq=False)
 class Subscriber:
     send: trio.MemorySendChannel[str]
-    channels: frozenset[str] = CHANNELS
+    channels: frozenset[str] = WS_CHANNELS
     symbols: frozenset[str] | None = None
     """None = every symbol."""
     dropped: bool = False
@@ -37,7 +35,7 @@ class Hub:
     published_total: int = 0
 
     def subscribe(self) -> tuple[Subscriber, trio.MemoryReceiveChannel[str]]:
-        send, receive = trio.open_memory_channel[str](CLIENT_QUEUE)
+        send, receive = trio.open_memory_channel[str](WS_CLIENT_QUEUE)
         subscriber = Subscriber(send)
         self.subscribers.add(subscriber)
         return subscriber, receive

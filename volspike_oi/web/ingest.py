@@ -13,11 +13,14 @@ import decimal
 import json
 import math
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import attrs
 
 from volspike_oi.messages import OiAlert, OiSample, SampleSource
+from volspike_oi.views import OiAlertView
+from volspike_oi.web.errors import BadRequest
+from volspike_oi.wire import Count, described
 
 SOURCES: frozenset[str] = frozenset({"snapshot", "realtime", "snapshot_legacy"})
 MAX_ITEMS = 5000
@@ -33,17 +36,17 @@ LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 CENT = Decimal("0.01")
 
 
-class IngestError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field, self.message = field, message
+class IngestError(BadRequest):
+    """A malformed ingest body."""
 
 
 @attrs.frozen
 class Rejected:
-    index: int
+    """A well-formed item that was not stored (bad price, unknown symbol, duplicate)."""
+
+    index: Count = attrs.field(metadata=described("Position of the item in `data`."))
     symbol: str
-    reason: str
+    reason: str = attrs.field(metadata=described("Why it was not stored."))
 
 
 @attrs.frozen
@@ -51,6 +54,30 @@ class OiIngest:
     samples: list[OiSample]
     rejected: list[Rejected]
     total_symbols: int | None
+
+
+@attrs.frozen
+class OiIngestResult:
+    stored: Count = attrs.field(metadata=described("New rows stored."))
+    duplicates: Count = attrs.field(
+        metadata=described(
+            "Accepted items already stored (same symbol, time and source): a re-posted batch."
+        )
+    )
+    rejected: list[Rejected]
+    received: Count = attrs.field(
+        metadata=described("Items received: stored + duplicates + rejected.")
+    )
+    total_symbols: Count | None = attrs.field(
+        metadata=described("The request's totalSymbols, or null.", json="totalSymbols")
+    )
+
+
+@attrs.frozen
+class OiAlertIngestResult:
+    stored: Literal[1]
+    """Always 1: the alert is stored (or was already)."""
+    alert: OiAlertView
 
 
 def parse_body(raw: str | bytes) -> Any:

@@ -10,21 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 from volspike_oi import __version__
-from volspike_oi.actors.web_feed import BATCH_S, HEARTBEAT_S
-from volspike_oi.web.app import (
+from volspike_oi.web.contract import (
     ALERTS_DEFAULT_LIMIT,
     ALERTS_MAX_LIMIT,
     SAMPLES_DEFAULT_LIMIT,
     SAMPLES_MAX_LIMIT,
+    WS_BATCH_S,
+    WS_CHANNELS,
+    WS_CLIENT_QUEUE,
     WS_CLOSE_TOO_SLOW,
+    WS_HEARTBEAT_S,
 )
-from volspike_oi.web.hub import CHANNELS, CLIENT_QUEUE
-from volspike_oi.web.schemas import (
-    SCHEMAS,
-    SYMBOL,
-    Schema,
-    ref,
-)
+from volspike_oi.web.json_schema import Schema, ref
+from volspike_oi.web.schemas import SCHEMAS, SYMBOL
 
 
 def _json_body(schema: Schema, description: str) -> Schema:
@@ -299,12 +297,12 @@ PATHS: dict[str, Schema] = {
                     "alerts": "open_interest_alert",
                     "universe": "universe",
                 },
-                "defaultSubscription": {"channels": sorted(CHANNELS), "symbols": None},
-                "heartbeatSeconds": HEARTBEAT_S,
-                "batchSeconds": BATCH_S,
-                "queueSize": CLIENT_QUEUE,
+                "defaultSubscription": {"channels": sorted(WS_CHANNELS), "symbols": None},
+                "heartbeatSeconds": WS_HEARTBEAT_S,
+                "batchSeconds": WS_BATCH_S,
+                "queueSize": WS_CLIENT_QUEUE,
                 "closeCodes": {
-                    str(WS_CLOSE_TOO_SLOW): f"The client fell {CLIENT_QUEUE} messages behind "
+                    str(WS_CLOSE_TOO_SLOW): f"The client fell {WS_CLIENT_QUEUE} messages behind "
                     "and was cut off; reconnect."
                 },
             },

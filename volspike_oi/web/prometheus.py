@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
-from volspike_oi.web.hub import Hub
-
-if TYPE_CHECKING:  # service.py imports this module: no runtime import back
-    from volspike_oi.service import Service
+from volspike_oi.web.handle import WebHandle
 
 PREFIX = "volspike_oi_"
 
@@ -22,18 +18,18 @@ def _line(name: str, value: float, kind: str, help_text: str) -> list[str]:
     ]
 
 
-def render(service: Service, hub: Hub) -> str:
+def render(handle: WebHandle) -> str:
     lines: list[str] = []
     seen_types: set[str] = set()
-    for name, count in sorted(service.metrics.snapshot().items()):
+    for name, count in sorted(handle.metrics.snapshot().items()):
         base = name.split("{", 1)[0]
         if base not in seen_types:
             lines += [f"# TYPE {PREFIX}{base} counter"]
             seen_types.add(base)
         lines.append(f"{PREFIX}{name} {count}")
-    now = service.clock.now()
-    universe = service.status.universe
-    plan = service.poller.plan
+    now = handle.clock.now()
+    universe = handle.status.universe
+    plan = handle.poller.plan
     gauges: list[tuple[str, float, str]] = [
         (
             "universe_tracked",
@@ -52,42 +48,46 @@ def render(service: Service, hub: Hub) -> str:
         ),
         (
             "poll_interval_achieved_seconds",
-            service.poller.achieved_interval_s() or 0,
+            handle.poller.achieved_interval_s() or 0,
             "Median gap between polls of a liquid symbol.",
         ),
         (
             "oi_rate_per_minute",
-            service.budget.oi_rate_per_min(now),
+            handle.budget.oi_rate_per_min(now),
             "OI polls a minute the budget allows now.",
         ),
-        ("binance_used_weight", service.budget.last_server_used, "Last X-MBX-USED-WEIGHT-1M seen."),
+        ("binance_used_weight", handle.budget.last_server_used, "Last X-MBX-USED-WEIGHT-1M seen."),
         (
             "binance_weight_limit",
-            service.budget.ip_limit_per_min,
+            handle.budget.ip_limit_per_min,
             "Binance weight limit per minute per IP.",
         ),
         (
             "binance_hold_seconds",
-            max(0.0, service.budget.hold_until - now),
+            max(0.0, handle.budget.hold_until - now),
             "Seconds left of a 429/418 hold.",
         ),
-        ("fresh_mark_prices", service.book.fresh_count(now), "Symbols with a fresh mark price."),
-        ("store_buffered_samples", service.writer.buffered, "Samples waiting for the database."),
+        ("fresh_mark_prices", handle.book.fresh_count(now), "Symbols with a fresh mark price."),
+        (
+            "store_buffered_samples",
+            handle.writer.buffered if handle.writer else 0,
+            "Samples waiting for the database.",
+        ),
         (
             "store_dropped_samples",
-            service.writer.dropped,
+            handle.writer.dropped if handle.writer else 0,
             "Samples dropped because the store buffer was full.",
         ),
-        ("ws_clients", len(hub.subscribers), "Connected WebSocket clients."),
+        ("ws_clients", len(handle.hub.subscribers), "Connected WebSocket clients."),
         (
             "ws_clients_cut_off_total",
-            hub.dropped_total,
+            handle.hub.dropped_total,
             "WebSocket clients cut off for falling behind.",
         ),
     ]
     for name, value, help_text in gauges:
         lines += _line(name, float(value), "gauge", help_text)
-    for name, health in sorted(service.health.items()):
+    for name, health in sorted(handle.health.items()):
         up = 1.0 if health.state in ("running", "disabled") else 0.0
         lines.append(f'{PREFIX}actor_up{{actor="{_label(name)}"}} {up:g}')
     return "\n".join(lines) + "\n"

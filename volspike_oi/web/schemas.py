@@ -1,28 +1,44 @@
 """The shapes of the HTTP and WebSocket contract: OpenAPI 3.1 component schemas.
 
-Built from the same constants the handlers use (limits, channels, sources). `openapi.py`
-assembles them with the paths into `SPEC`; `typescript.py` renders them as the frontend's types.
+What the server sends is generated from its view types (`volspike_oi.views`, `web/health.py`,
+`web/ingest.py`, `web/errors.py`) by `json_schema.py`; what clients send (the ingest bodies, the
+WebSocket ops) is written here from the parsers' own limits, as are the status figures and the
+WebSocket envelopes. `openapi.py` assembles them with the paths into `SPEC`; `typescript.py`
+renders them as the frontend's types.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from volspike_oi.actors.web_feed import BATCH_S, HEARTBEAT_S
-from volspike_oi.web.hub import CHANNELS
-from volspike_oi.web.ingest import MAX_ITEMS, MAX_SYMBOL_LEN, SOURCES
-from volspike_oi.web.state import CACHE_TTL_S
-
-Schema = dict[str, Any]
+from volspike_oi.views import (
+    SOURCE_DESCRIPTION,
+    Alerts,
+    FrontendOpenInterest,
+    LatestOpenInterest,
+    LiquidMemberView,
+    LiquidUniverse,
+    OiAlertView,
+    OiSampleView,
+    OiStoredSample,
+    PollInterval,
+    Samples,
+    UniverseThresholds,
+)
+from volspike_oi.web.contract import WS_BATCH_S, WS_CHANNELS
+from volspike_oi.web.errors import ApiError
+from volspike_oi.web.health import ActorHealthView, BudgetHealth, Health, StoreHealth
+from volspike_oi.web.ingest import (
+    MAX_ITEMS,
+    MAX_SYMBOL_LEN,
+    SOURCES,
+    OiAlertIngestResult,
+    OiIngestResult,
+    Rejected,
+)
+from volspike_oi.web.json_schema import Schema, component_schemas, ref
+from volspike_oi.web.ws_ops import WsErrorEvent, WsHeartbeatEvent, WsPongEvent, WsSubscribedEvent
 
 SAMPLE_SOURCES = sorted(SOURCES)
 """What a stored or served sample may say it came from."""
-ACTOR_STATES = ["starting", "running", "restarting", "stopped", "disabled"]
-"""`volspike_oi.supervisor.ActorHealth.state`."""
-
-
-def ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _or_null(schema: Schema) -> Schema:
@@ -77,14 +93,12 @@ SYMBOL: Schema = {
     "pattern": r"^\S+$",
     "description": "A USDT-M perpetual such as BTCUSDT (upper-cased by the server).",
 }
-SYMBOL_LIST: Schema = {"type": "array", "items": {"type": "string"}}
 SAMPLE_SOURCE: Schema = {
     "type": "string",
     "enum": SAMPLE_SOURCES,
-    "description": "realtime: liquid symbols polled every few seconds; snapshot: the 5-minute "
-    "coverage of every perp; snapshot_legacy: posted by the legacy 5-minute script.",
+    "description": SOURCE_DESCRIPTION,
 }
-WS_CHANNEL: Schema = {"type": "string", "enum": sorted(CHANNELS)}
+WS_CHANNEL: Schema = {"type": "string", "enum": sorted(WS_CHANNELS)}
 
 
 def _event(
@@ -98,19 +112,8 @@ def _event(
     )
 
 
-SCHEMAS: dict[str, Schema] = {
-    "ApiError": _object(
-        {
-            "error": {"type": "string", "description": "What is wrong, for a person to read."},
-            "field": {
-                "type": "string",
-                "description": "The offending field as a path (`data[3].openInterest`, `limit`); "
-                "`$` for the body as a whole. Absent when no one field is to blame.",
-            },
-        },
-        optional=("field",),
-        description="Every 4xx/5xx answer of the JSON API.",
-    ),
+COMPONENTS: dict[str, type | Schema] = {
+    "ApiError": ApiError,
     # -- ingest --------------------------------------------------------------------------------
     "OiIngestItem": _object(
         {
@@ -154,29 +157,8 @@ SCHEMAS: dict[str, Schema] = {
         description="`POST /api/market/open-interest/ingest`: seed 000's 5-minute snapshot "
         'payload unchanged, or a realtime batch (seed 001 §4.4, `source: "realtime"`).',
     ),
-    "OiIngestRejection": _object(
-        {
-            "index": _count("Position of the item in `data`."),
-            "symbol": {"type": "string"},
-            "reason": {"type": "string", "description": "Why it was not stored."},
-        },
-        description="A well-formed item that was not stored (bad price, unknown symbol, duplicate).",
-    ),
-    "OiIngestResult": _object(
-        {
-            "stored": _count("New rows stored."),
-            "duplicates": _count(
-                "Accepted items already stored (same symbol, time and source): a re-posted batch."
-            ),
-            "rejected": {"type": "array", "items": ref("OiIngestRejection")},
-            "received": _count("Items received: stored + duplicates + rejected."),
-            "totalSymbols": {
-                "type": ["integer", "null"],
-                "minimum": 0,
-                "description": "The request's totalSymbols, or null.",
-            },
-        }
-    ),
+    "OiIngestRejection": Rejected,
+    "OiIngestResult": OiIngestResult,
     "OiAlertIngest": _object(
         {
             "symbol": SYMBOL,
@@ -196,182 +178,24 @@ SCHEMAS: dict[str, Schema] = {
         optional=("source",),
         description="`POST /api/open-interest-alerts/ingest`: seed 001 §5.3's alert payload.",
     ),
-    "OiAlertIngestResult": _object(
-        {
-            "stored": {"type": "integer", "enum": [1]},
-            "alert": ref("OiAlert"),
-        }
-    ),
+    "OiAlertIngestResult": OiAlertIngestResult,
     # -- reads ---------------------------------------------------------------------------------
-    "FrontendOpenInterest": _object(
-        {
-            "data": {
-                "type": "object",
-                "additionalProperties": {"type": "number"},
-                "description": "Symbol → open interest in USD. Only symbols with a fresh, "
-                "non-zero USD value: a symbol without a mark price is absent, never $0.",
-            },
-            "timestamp": _time("Time of the newest entry (now when there is none)."),
-            "cacheExpiry": _time(f"timestamp + {CACHE_TTL_S:.0f} s: entries older are left out."),
-        },
-        description="`GET /api/market/open-interest`: seed 000's frontend cache, unchanged.",
-    ),
-    "OiSampleView": _object(
-        {
-            "symbol": {"type": "string"},
-            "openInterest": _number("Contracts."),
-            "openInterestUsd": _number(
-                "USD value, or null without a fresh mark price.", nullable=True
-            ),
-            "markPrice": _number("Mark price, or null without a fresh one.", nullable=True),
-            "sampleTime": _time("When it was read."),
-            "exchangeTime": _time("Binance's own time of the reading."),
-            "ageSeconds": _number("Seconds since sampleTime when this was served."),
-            "source": SAMPLE_SOURCE,
-        },
-        description="One symbol's latest reading (REST `latest` and the WebSocket `oi` event).",
-    ),
-    "LatestOpenInterest": _object(
-        {
-            "data": {"type": "array", "items": ref("OiSampleView"), "description": "By symbol."},
-            "count": _count("Length of data."),
-            "timestamp": _time("When this was served."),
-        },
-        description="`GET /api/market/open-interest/latest`: every symbol with a reading "
-        f"younger than {CACHE_TTL_S:.0f} s (realtime preferred over snapshot).",
-    ),
-    "LiquidMember": _object(
-        {
-            "symbol": {"type": "string"},
-            "quoteVolume24h": _number("24h quote volume in USDT at the last classification."),
-            "enteredAt": _time("When it joined the liquid set."),
-        }
-    ),
-    "UniverseThresholds": _object(
-        {
-            "enterQuote24h": _number("A symbol joins at this 24h quote volume (USDT) or more."),
-            "exitQuote24h": _number("A liquid symbol leaves below this."),
-        }
-    ),
-    "PollInterval": _object(
-        {
-            "designSec": _number("The interval seed 001 §4.2 asks for.", nullable=True),
-            "plannedSec": _number("The interval the request budget allows.", nullable=True),
-            "achievedSec": _number("Median gap between two polls of one symbol.", nullable=True),
-            "othersSec": _number("Interval of the non-liquid perps.", nullable=True),
-            "fitsBudget": {
-                "type": ["boolean", "null"],
-                "description": "False when the budget cannot give the design interval.",
-            },
-            "note": {"type": ["string", "null"]},
-        },
-        description="Polling of liquid symbols; null fields before the first plan.",
-    ),
-    "LiquidUniverse": _object(
-        {
-            "symbols": {"type": "array", "items": ref("LiquidMember")},
-            "count": _count("Liquid symbols."),
-            "trackedCount": _count("Trading USDT-M perpetuals."),
-            "entered": {**SYMBOL_LIST, "description": "Joined at the last classification."},
-            "exited": {**SYMBOL_LIST, "description": "Left at the last classification."},
-            "thresholds": _or_null(ref("UniverseThresholds")),
-            "interval": ref("PollInterval"),
-            "updatedAt": _time("Last classification; null before the first.", nullable=True),
-        },
-        description="`GET /api/market/open-interest/liquid-universe` and the `universe` event.",
-    ),
-    "OiStoredSample": _object(
-        {
-            "ts": _time("When it was read."),
-            "openInterest": _number("Contracts."),
-            "openInterestUsd": _number("USD value.", nullable=True),
-            "markPrice": _number("Mark price.", nullable=True),
-            "source": SAMPLE_SOURCE,
-            "exchangeTime": _time("Binance's own time of the reading.", nullable=True),
-        },
-        optional=("openInterestUsd", "markPrice", "source", "exchangeTime"),
-        description="One stored reading. Without a database only ts and openInterest are "
-        "known (the alert engine's in-memory history).",
-    ),
-    "Samples": _object(
-        {
-            "symbol": {"type": "string"},
-            "count": _count("Length of samples."),
-            "samples": {
-                "type": "array",
-                "items": ref("OiStoredSample"),
-                "description": "Newest first.",
-            },
-        },
-        description="`GET /api/market/open-interest/samples`.",
-    ),
-    "OiAlert": _object(
-        {
-            "symbol": {"type": "string"},
-            "direction": {"type": "string", "enum": ["UP", "DOWN"]},
-            "baseline": _number("Baseline open interest in contracts."),
-            "current": _number("Open interest in contracts when it fired."),
-            "pctChange": _number("(current − baseline) / baseline: 0.1 is +10 %."),
-            "absChange": _number("current − baseline, in contracts."),
-            "timestamp": _time("When it fired."),
-            "source": {"type": "string", "description": "oi_realtime_poller, or the ingester's."},
-            "baselineSamples": _count("Samples the baseline was the median of (0: ingested)."),
-            "usdChange": _number("absChange in USD, when a mark price was known.", nullable=True),
-        },
-        description="Seed 001 §5.3's alert, plus the baseline's sample count and the USD change.",
-    ),
-    "Alerts": _object(
-        {
-            "count": _count("Length of alerts."),
-            "alerts": {"type": "array", "items": ref("OiAlert"), "description": "Newest first."},
-        },
-        description="`GET /api/open-interest-alerts`.",
-    ),
+    "FrontendOpenInterest": FrontendOpenInterest,
+    "OiSampleView": OiSampleView,
+    "LatestOpenInterest": LatestOpenInterest,
+    "LiquidMember": LiquidMemberView,
+    "UniverseThresholds": UniverseThresholds,
+    "PollInterval": PollInterval,
+    "LiquidUniverse": LiquidUniverse,
+    "OiStoredSample": OiStoredSample,
+    "Samples": Samples,
+    "OiAlert": OiAlertView,
+    "Alerts": Alerts,
     # -- operations ----------------------------------------------------------------------------
-    "ActorHealth": _object(
-        {
-            "state": {"type": "string", "enum": ACTOR_STATES},
-            "critical": {"type": "boolean", "description": "The service is down while it is."},
-            "restarts": _count("Restarts since start."),
-            "lastError": {"type": ["string", "null"]},
-            "lastSuccessAt": _time(
-                "When the actor last did its job (a poll, a write, a classification …); null "
-                "before the first time or for actors without a single kind of success.",
-                nullable=True,
-            ),
-        }
-    ),
-    "StoreHealth": _object(
-        {
-            "buffered": _count("Samples waiting for the database."),
-            "dropped": _count("Samples dropped while the database was down too long."),
-            "lastWriteAt": _time("Last successful write.", nullable=True),
-            "downSince": _time("When the database went down; null while it is up.", nullable=True),
-        }
-    ),
-    "BudgetHealth": _object(
-        {
-            "holdSeconds": _number("Seconds Binance requests are held after a 429/418."),
-            "serverWeight": _count("Weight Binance last reported for this minute."),
-            "weightLimit": _count("Binance's weight limit per minute."),
-        }
-    ),
-    "Health": _object(
-        {
-            "status": {"type": "string", "enum": ["ok", "down"]},
-            "down": {**SYMBOL_LIST, "description": "Critical actors that are not running."},
-            "actors": {
-                "type": "object",
-                "additionalProperties": ref("ActorHealth"),
-                "description": "Actor name → its health.",
-            },
-            "lastPollAt": _time("Latest open interest poll.", nullable=True),
-            "store": _or_null(ref("StoreHealth")),
-            "budget": ref("BudgetHealth"),
-            "status_line": {"type": "string", "description": "The last status log line."},
-        },
-        description="`GET /health`: 200 when every critical actor runs, else 503.",
-    ),
+    "ActorHealth": ActorHealthView,
+    "StoreHealth": StoreHealth,
+    "BudgetHealth": BudgetHealth,
+    "Health": Health,
     "StatusErrorsPerMinute": _object(
         {
             kind: {"type": "number"}
@@ -477,7 +301,7 @@ SCHEMAS: dict[str, Schema] = {
     },
     "WsOiEvent": _event(
         "oi",
-        f"Channel oi: the readings of one batch (every {BATCH_S} s), filtered by symbols.",
+        f"Channel oi: the readings of one batch (every {WS_BATCH_S} s), filtered by symbols.",
         data={"type": "array", "items": ref("OiSampleView")},
     ),
     "WsAlertEvent": _event(
@@ -488,25 +312,10 @@ SCHEMAS: dict[str, Schema] = {
         "Channel universe: the liquid universe, whenever a symbol enters or exits.",
         data=ref("LiquidUniverse"),
     ),
-    "WsHeartbeatEvent": _event(
-        "heartbeat",
-        f"Sent to every client every {HEARTBEAT_S:.0f} s.",
-        timestamp=_time("Server time."),
-    ),
-    "WsSubscribedEvent": _event(
-        "subscribed",
-        "The subscription now in force.",
-        channels={"type": "array", "items": WS_CHANNEL},
-        symbols={"type": ["array", "null"], "items": {"type": "string"}},
-    ),
-    "WsPongEvent": _event("pong", "The answer to a ping."),
-    "WsErrorEvent": _event(
-        "error",
-        "A client message was refused; the subscription is unchanged.",
-        optional=("field",),
-        error={"type": "string"},
-        field={"type": "string", "enum": ["channels", "symbols"]},
-    ),
+    "WsHeartbeatEvent": WsHeartbeatEvent,
+    "WsSubscribedEvent": WsSubscribedEvent,
+    "WsPongEvent": WsPongEvent,
+    "WsErrorEvent": WsErrorEvent,
     "WsServerEvent": {
         "oneOf": [
             ref("WsOiEvent"),
@@ -532,3 +341,6 @@ SCHEMAS: dict[str, Schema] = {
         "description": "A message the server sends on /ws (JSON text frames).",
     },
 }
+"""Every component in the document's order: a view class (generated) or a schema as written."""
+
+SCHEMAS: dict[str, Schema] = component_schemas(COMPONENTS)

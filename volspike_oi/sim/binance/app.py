@@ -11,11 +11,11 @@ import logging
 from typing import Any
 
 import trio
-from hypercorn.config import Config
 from hypercorn.trio import serve
 from quart import Response, request, websocket
 from quart_trio import QuartTrio
 
+from volspike_oi.hypercorn_config import server_config
 from volspike_oi.sim.binance.exchange import BinanceSim
 from volspike_oi.sim.binance.streams import (
     CONNECTION_LIFETIME_MS,
@@ -151,11 +151,7 @@ async def serve_sim(
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve `sim` until cancelled; reports the bound URLs (["http://127.0.0.1:PORT"])."""
-    config = Config()
-    config.bind = [f"{host}:{port}"]
-    config.accesslog = None
-    # A Logger instance (not "-") keeps hypercorn from adding its own stderr handler.
-    config.errorlog = logging.getLogger("hypercorn.error")
-    config.websocket_ping_interval = SERVER_PING_INTERVAL_S
-    config.graceful_timeout = GRACEFUL_SHUTDOWN_S
+    config = server_config(
+        host, port, graceful_s=GRACEFUL_SHUTDOWN_S, ws_ping_interval_s=SERVER_PING_INTERVAL_S
+    )
     await serve(create_app(sim), config, task_status=task_status)

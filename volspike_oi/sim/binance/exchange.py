@@ -17,13 +17,13 @@ import cattrs
 
 from volspike_oi.sim.binance import payloads
 from volspike_oi.sim.binance.catalog import build_catalog
-from volspike_oi.sim.clock import SimClock
-from volspike_oi.sim.faults import FIVE_XX, Faults, decide
-from volspike_oi.sim.limits import Admission, IpWeightLimiter, WindowCounter
 from volspike_oi.sim.binance.market import HIST_PERIOD_MS, Market, SymbolState
 from volspike_oi.sim.binance.scenario import NO_EVENTS, Scenario, ScenarioError, decode_faults
 from volspike_oi.sim.binance.settings import SimSettings
 from volspike_oi.sim.binance.stats import SimStats
+from volspike_oi.sim.clock import SimClock
+from volspike_oi.sim.faults import FIVE_XX, Faults, decide
+from volspike_oi.sim.limits import Admission, IpWeightLimiter, WindowCounter
 
 HIST_LIMIT_PER_5MIN = 1000
 HIST_MAX_AGE_MS = 30 * 86_400_000

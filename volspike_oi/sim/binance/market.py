@@ -16,8 +16,6 @@ from collections.abc import Callable
 import attrs
 
 from volspike_oi.sim.binance.catalog import SymbolSpec, make_spec
-from volspike_oi.sim.clock import SimClock
-from volspike_oi.sim.faults import Faults
 from volspike_oi.sim.binance.scenario import (
     NO_EVENTS,
     Delisting,
@@ -28,6 +26,8 @@ from volspike_oi.sim.binance.scenario import (
     ScenarioError,
     SetFaults,
 )
+from volspike_oi.sim.clock import SimClock
+from volspike_oi.sim.faults import Faults
 
 OI_SIGMA_PER_S = 0.00008
 """Per-second log-sd of open interest: ~0.5 % an hour, so 5 % alerts need a real (scripted) move."""

@@ -10,8 +10,8 @@ import math
 from typing import Any
 
 from volspike_oi.sim.binance.catalog import SymbolSpec
-from volspike_oi.sim.clock import MINUTE_MS
 from volspike_oi.sim.binance.market import SymbolState
+from volspike_oi.sim.clock import MINUTE_MS
 
 FUNDING_PERIOD_MS = 8 * 3_600_000
 DAY_MS = 86_400_000

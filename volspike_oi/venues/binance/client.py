@@ -1,17 +1,18 @@
 """The one way any actor talks to Binance REST: through the shared weight budget.
 
 Every request first takes a start time from `WeightBudget` (and waits for it on trio's clock),
-then reports the response's `X-MBX-USED-WEIGHT-1M` back. 429/418 put every lane on hold until
-Retry-After and surface as `RateLimited` (callers decide whether to try again after the hold);
-5xx, timeouts, transport errors and malformed bodies are retried with jittered exponential
-backoff; `-1121` surfaces as `InvalidSymbol`.
+then reports the response's `X-MBX-USED-WEIGHT-1M` back. Each endpoint returns decoded attrs
+values and raises only `ExchangeError`s: 429/418 put every lane on hold until Retry-After and
+surface as `RateLimited` (callers decide whether to try again after the hold); 5xx, timeouts,
+transport errors and bodies that are not JSON are retried with jittered exponential backoff;
+`-1121` surfaces as `InvalidSymbol`; a body of the wrong shape as `DecodeError`.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import trio
@@ -19,8 +20,25 @@ import trio
 from volspike_oi import metrics as m
 from volspike_oi.budget import Lane, Reservation, WeightBudget
 from volspike_oi.clock import WallClock
-from volspike_oi.venues.binance.decode import DecodeError, ErrorBody, decode, parse_json
 from volspike_oi.metrics import Metrics
+from volspike_oi.venues.binance.decode import (
+    ErrorBody,
+    ExchangeInfo,
+    OpenInterest,
+    OpenInterestHistRow,
+    PremiumIndex,
+    Ticker24h,
+    decode,
+    decode_list,
+    parse_json,
+)
+from volspike_oi.venues.binance.errors import (
+    DecodeError,
+    ExchangeError,
+    ExchangeUnavailable,
+    InvalidSymbol,
+    RateLimited,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,25 +47,7 @@ REQUEST_TIMEOUT = httpx.Timeout(10.0, connect=5.0, pool=5.0)
 BACKOFF_BASE_S = 0.25
 BACKOFF_MAX_S = 8.0
 
-
-class ExchangeError(Exception):
-    """Binance could not give an answer we can use."""
-
-
-class RateLimited(ExchangeError):
-    def __init__(self, status: int, hold_until: float) -> None:
-        super().__init__(f"HTTP {status}: holding every request until {hold_until:.0f}")
-        self.status, self.hold_until = status, hold_until
-
-
-class InvalidSymbol(ExchangeError):
-    def __init__(self, symbol: str) -> None:
-        super().__init__(f"{symbol}: Invalid symbol (-1121)")
-        self.symbol = symbol
-
-
-class ExchangeUnavailable(ExchangeError):
-    """Every attempt failed with a server error, a timeout or a transport error."""
+T = TypeVar("T")
 
 
 def backoff_s(attempt: int, rng: random.Random) -> float:
@@ -156,25 +156,47 @@ class BinanceClient:
 
     # -- endpoints -----------------------------------------------------------------------------
 
-    async def exchange_info(self) -> tuple[Any, str]:
-        """exchangeInfo through the binance-proxy when configured, else from Binance directly."""
+    def _decoded(self, doc: Any, cls: type[T], what: str) -> T:
+        try:
+            return decode(doc, cls, what)
+        except DecodeError:
+            self.metrics.inc(m.MALFORMED)
+            raise
+
+    def _decoded_list(self, doc: Any, cls: type[T], what: str) -> list[T]:
+        try:
+            return decode_list(doc, cls, what)
+        except DecodeError:
+            self.metrics.inc(m.MALFORMED)
+            raise
+
+    async def exchange_info(self) -> tuple[ExchangeInfo, str]:
+        """exchangeInfo through the binance-proxy when configured, else from Binance directly;
+        with where it came from ("binance-proxy" or "binance")."""
         if self.proxy_url:
             doc = await self.get_json(
                 "/api/binance/futures/info", lane=Lane.OTHER, weight=1, base_url=self.proxy_url
             )
-            return doc, "binance-proxy"
-        return await self.get_json("/fapi/v1/exchangeInfo", lane=Lane.OTHER, weight=1), "binance"
+            source = "binance-proxy"
+        else:
+            doc = await self.get_json("/fapi/v1/exchangeInfo", lane=Lane.OTHER, weight=1)
+            source = "binance"
+        return self._decoded(doc, ExchangeInfo, "exchangeInfo"), source
 
-    async def ticker_24h_all(self) -> Any:
-        return await self.get_json("/fapi/v1/ticker/24hr", lane=Lane.OTHER, weight=40)
+    async def ticker_24h_all(self) -> list[Ticker24h]:
+        doc = await self.get_json("/fapi/v1/ticker/24hr", lane=Lane.OTHER, weight=40)
+        return self._decoded_list(doc, Ticker24h, "ticker/24hr")
 
-    async def premium_index_all(self) -> Any:
-        return await self.get_json("/fapi/v1/premiumIndex", lane=Lane.OTHER, weight=10)
+    async def premium_index_all(self) -> list[PremiumIndex]:
+        doc = await self.get_json("/fapi/v1/premiumIndex", lane=Lane.OTHER, weight=10)
+        return self._decoded_list(doc, PremiumIndex, "premiumIndex")
 
-    async def open_interest(self, symbol: str, reservation: Reservation | None = None) -> Any:
+    async def open_interest(
+        self, symbol: str, reservation: Reservation | None = None
+    ) -> OpenInterest:
         # One attempt: the poller plans 99 % of the OI lane, so an immediate retry would build a
         # backlog; a failed symbol waits for its next turn in the schedule instead.
-        return await self.get_json(
+        doc = await self.get_json(
             "/fapi/v1/openInterest",
             {"symbol": symbol},
             lane=Lane.OI,
@@ -182,14 +204,18 @@ class BinanceClient:
             attempts=1,
             reservation=reservation,
         )
+        return self._decoded(doc, OpenInterest, "openInterest")
 
-    async def open_interest_hist(self, symbol: str, period: str, limit: int) -> Any:
-        return await self.get_json(
+    async def open_interest_hist(
+        self, symbol: str, period: str, limit: int
+    ) -> list[OpenInterestHistRow]:
+        doc = await self.get_json(
             "/futures/data/openInterestHist",
             {"symbol": symbol, "period": period, "limit": str(limit)},
             lane=Lane.HIST,
             weight=0,
         )
+        return self._decoded_list(doc, OpenInterestHistRow, "openInterestHist")
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -3,7 +3,7 @@
 Binance sends prices, quantities and OI as strings and times as integers; cattrs would coerce
 `"7"` → 7 and 7.9 → 7 by default, so strict hooks refuse any other type. Unknown extra fields
 are allowed (Binance adds fields without notice); missing or mistyped ones raise `DecodeError`
-with readable messages naming the field.
+(an `ExchangeError`) with readable messages naming the field.
 """
 
 from __future__ import annotations
@@ -17,16 +17,9 @@ import cattrs
 from cattrs.preconf.json import make_converter
 
 from volspike_oi.strict import format_error, register_strict_hooks
+from volspike_oi.venues.binance.errors import DecodeError
 
 T = TypeVar("T")
-
-
-class DecodeError(ValueError):
-    """A Binance body did not have the shape we rely on."""
-
-    def __init__(self, what: str, messages: list[str]) -> None:
-        super().__init__(f"{what}: " + "; ".join(messages[:5]))
-        self.messages = messages
 
 
 _CONVERTER = register_strict_hooks(make_converter(forbid_extra_keys=False, use_alias=True))

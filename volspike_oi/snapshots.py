@@ -1,0 +1,147 @@
+"""Every published snapshot: state one actor owns and writes, and others (status, web) read.
+
+Snapshots live here, not in the actors that write them, so no actor imports another and the
+web layer reads them without importing an actor. Each has exactly one writer (named in its
+docstring); readers never mutate them. Messages between actors are in `messages.py`.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from typing import Any, Literal
+
+import attrs
+
+from volspike_oi.history import OiHistory
+from volspike_oi.messages import OiAlert, OiSample, UniverseUpdate
+from volspike_oi.polling import PollPlan
+
+ActorState = Literal["starting", "running", "restarting", "stopped", "disabled"]
+ACTOR_STATES: tuple[ActorState, ...] = ("starting", "running", "restarting", "stopped", "disabled")
+
+RECENT_ALERTS = 1000
+"""Alerts the web layer keeps in memory for `/api/open-interest-alerts` without a store."""
+CACHE_TTL_S = 300.0
+"""The frontend's contract (seed 000): entries older than 5 minutes are left out."""
+
+
+@attrs.define
+class ActorHealth:
+    """Written by the supervisor: one actor's life as `/health` and `/metrics` report it."""
+
+    name: str
+    critical: bool
+    state: ActorState = "starting"
+    restarts: int = 0
+    last_error: str = ""
+    started_at: float | None = None
+
+
+@attrs.define
+class PollerStatus:
+    """Written by the OI poller; read by status, health and the web API."""
+
+    plan: PollPlan | None = None
+    planned_rate_per_min: float = 1.0
+    """The OI rate the current plan was made for; a move of more than 3 % re-plans."""
+    n_liquid: int = 0
+    n_other: int = 0
+    liquid_gaps_s: deque[float] = attrs.Factory(lambda: deque(maxlen=2000))
+    """Recent gaps between two polls of one liquid symbol."""
+    last_poll_at: dict[str, float] = attrs.Factory(dict)
+    quarantined: dict[str, float] = attrs.Factory(dict)
+    """Symbols answered -1121, with when."""
+
+    def achieved_interval_s(self) -> float | None:
+        return statistics.median(self.liquid_gaps_s) if self.liquid_gaps_s else None
+
+
+@attrs.define
+class AlertState:
+    """Written by the alert evaluator: every symbol's ring-buffer history (read by the web API)."""
+
+    histories: dict[str, OiHistory] = attrs.Factory(dict)
+    insufficient_baseline: int = 0
+    """Samples judged without enough baseline samples (reported, never as 0 %)."""
+
+
+@attrs.define
+class WriterStatus:
+    """Written by the store writer."""
+
+    buffered: int = 0
+    dropped: int = 0
+    """Samples dropped because the buffer bound was reached while the database was down."""
+    written: int = 0
+    last_write_at: float | None = None
+    down_since: float | None = None
+    last_error: str = ""
+
+
+@attrs.define
+class TargetStatus:
+    """One backend as the forwarder sees it."""
+
+    url: str
+    posted: int = 0
+    """Requests the backend accepted (2xx)."""
+    failed: int = 0
+    """Requests that did not succeed: retried (5xx, timeout, transport) or refused (4xx)."""
+    samples_sent: int = 0
+    alerts_sent: int = 0
+    rejected: int = 0
+    """Items in requests refused with a 4xx and dropped (they would never succeed)."""
+    dropped: int = 0
+    """Buffered items dropped, oldest first, because the buffer bound was reached."""
+    buffered: int = 0
+    """Samples and alerts waiting to be posted."""
+    last_error: str = ""
+    last_success_at: float | None = None
+    failing_since: float | None = None
+
+
+@attrs.define
+class ForwarderStatus:
+    """Written by the forwarder."""
+
+    targets: dict[str, TargetStatus] = attrs.Factory(dict)
+    """By base URL, in the order configured (PROD first)."""
+    skipped_without_price: int = 0
+    """Realtime samples not forwarded because their mark price (so USD value) is unknown."""
+
+
+@attrs.define
+class ServiceStatus:
+    """Written by the status actor: the universe as last classified and the last status line."""
+
+    universe: UniverseUpdate | None = None
+    last_minute: dict[str, Any] = attrs.Factory(dict)
+    """The figures of the last status line."""
+    line: str = ""
+
+
+@attrs.define
+class WebState:
+    """Written by the web feed: what the HTTP API serves about "now".
+
+    Realtime samples win over snapshots while fresh; an entry older than the TTL is left out.
+    """
+
+    realtime: dict[str, OiSample] = attrs.Factory(dict)
+    snapshot: dict[str, OiSample] = attrs.Factory(dict)
+    recent_alerts: deque[OiAlert] = attrs.Factory(lambda: deque(maxlen=RECENT_ALERTS))
+    """The newest alerts, from the evaluator and from ingest, oldest first."""
+    ttl_s: float = CACHE_TTL_S
+
+    def record(self, sample: OiSample) -> None:
+        book = self.realtime if sample.source == "realtime" else self.snapshot
+        current = book.get(sample.symbol)
+        if current is None or sample.received_at >= current.received_at:
+            book[sample.symbol] = sample
+
+    def freshest(self, now: float) -> dict[str, OiSample]:
+        """One sample per symbol: realtime when fresh, else a fresh snapshot."""
+        out = {s: x for s, x in self.snapshot.items() if now - x.received_at <= self.ttl_s}
+        out.update({s: x for s, x in self.realtime.items() if now - x.received_at <= self.ttl_s})
+        return out
