@@ -416,13 +416,13 @@ async def test_another_client_error_is_an_exchange_error_saying_what_binance_sai
         (
             lambda c: c.open_interest("BTCUSDT"),
             {**OI_BODY, "openInterest": 95744.938},
-            "openInterest.open_interest",
+            "openInterest.openInterest",
         ),
         (lambda c: c.ticker_24h_all(), {"symbol": "BTCUSDT"}, "expected a list"),
         (
             lambda c: c.premium_index_all(),
             [{"symbol": "BTCUSDT", "markPrice": "1", "time": "1"}],
-            "premiumIndex[0].time_ms",
+            "premiumIndex[0].time",
         ),
         (lambda c: c.exchange_info(), {"symbols": [{"symbol": "X"}]}, "exchangeInfo.symbols"),
     ],

@@ -19,6 +19,7 @@ from volspike_oi.venues.binance.decode import (
     ErrorBody,
     ExchangeInfo,
     ExchangeSymbol,
+    MarkPriceFrame,
     MarkPriceUpdate,
     OpenInterest,
     OpenInterestHistRow,
@@ -179,12 +180,12 @@ def test_the_invalid_symbol_error_body_decodes():
 
 def test_a_number_where_a_decimal_string_is_expected_is_refused_naming_the_field():
     error = refusal({**OI, "openInterest": 95744.938}, OpenInterest)
-    assert error.messages == ["expected a decimal string, got float @ openInterest.open_interest"]
+    assert error.messages == ["expected a decimal string, got float @ openInterest.openInterest"]
 
 
 def test_a_string_integer_is_never_coerced_to_an_integer():
     error = refusal({**OI, "time": "7"}, OpenInterest)
-    assert error.messages == ["expected an integer, got str @ openInterest.time_ms"]
+    assert error.messages == ["expected an integer, got str @ openInterest.time"]
 
 
 @pytest.mark.parametrize(
@@ -198,14 +199,14 @@ def test_a_string_integer_is_never_coerced_to_an_integer():
 def test_a_time_that_is_not_a_json_integer_is_refused(value: Any, reason: str):
     [message] = refusal({**OI, "time": value}, OpenInterest).messages
     assert reason in message
-    assert "time_ms" in message
+    assert "openInterest.time" in message
 
 
 @pytest.mark.parametrize("text", ["abc", "NaN", "Infinity", "", "1,5"])
 def test_a_decimal_string_that_is_no_finite_decimal_is_refused(text: str):
     [message] = refusal({**OI, "openInterest": text}, OpenInterest).messages
     assert "invalid decimal" in message
-    assert "open_interest" in message
+    assert "openInterest.openInterest" in message
 
 
 def test_a_symbol_that_is_not_a_string_is_refused():
@@ -221,8 +222,8 @@ def test_unknown_extra_keys_are_accepted():
 def test_every_missing_key_is_named():
     error = refusal({"symbol": "BTCUSDT"}, OpenInterest)
     assert error.messages == [
-        "required field missing @ openInterest.open_interest",
-        "required field missing @ openInterest.time_ms",
+        "required field missing @ openInterest.openInterest",
+        "required field missing @ openInterest.time",
     ]
 
 
@@ -231,7 +232,7 @@ def test_a_list_item_that_is_wrong_is_named_by_its_index():
     with pytest.raises(DecodeError) as caught:
         decode_list(rows, Ticker24h, "ticker/24hr")
     assert caught.value.messages == [
-        "expected a decimal string, got int @ ticker/24hr[1].quote_volume"
+        "expected a decimal string, got int @ ticker/24hr[1].quoteVolume"
     ]
 
 
@@ -261,3 +262,15 @@ def test_a_decode_error_is_an_exchange_error_listing_at_most_five_messages():
     assert isinstance(error, ExchangeError)
     assert len(error.messages) == 8
     assert str(error) == "premiumIndex: " + "; ".join(f"problem {i}" for i in range(5))
+
+
+@pytest.mark.parametrize("doc", [[1], "x", 7, None])
+def test_a_body_that_is_no_object_is_refused_in_one_message(doc: Any):
+    assert refusal(doc, OpenInterest).messages == [f"expected an object, got {type(doc).__name__}"]
+
+
+def test_a_nested_error_is_named_by_binance_keys():
+    frame = {"stream": "!markPrice@arr@1s", "data": [{"s": 1, "p": "1", "E": 1}]}
+    assert refusal(frame, MarkPriceFrame, "frame").messages == [
+        "expected a string, got int @ frame.data[0].s"
+    ]

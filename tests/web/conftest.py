@@ -69,14 +69,9 @@ def unfed_app(service: Service, api_key: str | None = API_KEY, store: Store | No
     return create_app(web_handle(service, ingest, api_key=api_key, store=store))
 
 
-async def start_app(
-    nursery: trio.Nursery,
-    service: Service,
-    *,
-    api_key: str | None = API_KEY,
-    store: Store | None = None,
-) -> Any:
-    """An app with the real web feed running in `nursery` (cancel it to stop)."""
+async def start_feed(nursery: trio.Nursery, service: Service) -> trio.MemorySendChannel[Ingested]:
+    """The real web feed over `service`'s snapshots, running in `nursery` (cancel it to stop);
+    returns the channel the web layer posts ingested data to."""
     ingest_tx, ingest_rx = trio.open_memory_channel[Ingested](16)
     _samples_tx, samples_rx = trio.open_memory_channel[OiSample](0)
     _alerts_tx, alerts_rx = trio.open_memory_channel[OiAlert](0)
@@ -94,4 +89,16 @@ async def start_app(
             service.clock,
         )
     )
-    return create_app(web_handle(service, ingest_tx, api_key=api_key, store=store))
+    return ingest_tx
+
+
+async def start_app(
+    nursery: trio.Nursery,
+    service: Service,
+    *,
+    api_key: str | None = API_KEY,
+    store: Store | None = None,
+) -> Any:
+    """An app with the real web feed running in `nursery` (cancel it to stop)."""
+    ingest = await start_feed(nursery, service)
+    return create_app(web_handle(service, ingest, api_key=api_key, store=store))

@@ -14,14 +14,13 @@ from typing import Any
 import httpx
 import trio
 
-from tests.web.conftest import API_KEY, web_handle
-from volspike_oi.actors import http_server, web_feed
+from tests.web.conftest import API_KEY, start_feed, web_handle
+from volspike_oi.actors import http_server
 from volspike_oi.budget import WeightBudget
 from volspike_oi.clock import WallClock
 from volspike_oi.config import Settings
 from volspike_oi.envconfig import load
 from volspike_oi.mark_book import MarkPriceBook
-from volspike_oi.messages import Ingested, OiAlert, OiSample, UniverseUpdate
 from volspike_oi.metrics import Metrics
 from volspike_oi.service import Service
 from volspike_oi.store.protocol import WriteBatch
@@ -64,24 +63,8 @@ async def start_api(
     service = Service(
         load(Settings, {}), clock, WeightBudget(ip_limit_per_min=2400), Metrics(), MarkPriceBook()
     )
-    ingest_tx, ingest_rx = trio.open_memory_channel[Ingested](16)
-    _samples_tx, samples_rx = trio.open_memory_channel[OiSample](0)
-    _alerts_tx, alerts_rx = trio.open_memory_channel[OiAlert](0)
-    _universe_tx, universe_rx = trio.open_memory_channel[UniverseUpdate](0)
-    await nursery.start(
-        functools.partial(
-            web_feed.run,
-            samples_rx,
-            alerts_rx,
-            universe_rx,
-            ingest_rx,
-            service.web,
-            service.hub,
-            service.poller,
-            clock,
-        )
-    )
-    handle = web_handle(service, ingest_tx, store=store)
+    ingest = await start_feed(nursery, service)
+    handle = web_handle(service, ingest, store=store)
     binds: list[str] = await nursery.start(
         functools.partial(http_server.run, handle, "127.0.0.1", 0, stop=stop)
     )

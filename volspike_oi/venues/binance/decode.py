@@ -88,13 +88,34 @@ class ErrorBody:
     msg: str
 
 
+def _messages(exc: BaseException, path: str) -> list[str]:
+    """One `message @ path` per leaf error, the path in Binance's own keys (`openInterest.time`,
+    not our attribute `time_ms`): the reader compares it with the body Binance sent."""
+    if isinstance(exc, cattrs.ClassValidationError):
+        aliases = {f.name: f.alias for f in attrs.fields(exc.cl)}
+        with_notes, without = exc.group_exceptions()
+        out = [
+            m
+            for sub, note in with_notes
+            for m in _messages(sub, f"{path}.{aliases.get(note.name, note.name)}")
+        ]
+        return out + [m for sub in without for m in _messages(sub, path)]
+    if isinstance(exc, cattrs.IterableValidationError):
+        indexed, unindexed = exc.group_exceptions()
+        out = [m for sub, note in indexed for m in _messages(sub, f"{path}[{note.index!r}]")]
+        return out + [m for sub in unindexed for m in _messages(sub, path)]
+    if isinstance(exc, KeyError):
+        return [f"required field missing @ {path}"]
+    return [f"{format_error(exc, None)} @ {path}"]
+
+
 def decode(doc: Any, cls: type[T], what: str) -> T:
+    if attrs.has(cls) and not isinstance(doc, dict):
+        raise DecodeError(what, [f"expected an object, got {type(doc).__name__}"])
     try:
         return _CONVERTER.structure(doc, cls)
     except cattrs.BaseValidationError as exc:
-        raise DecodeError(
-            what, cattrs.transform_error(exc, path=what, format_exception=format_error)
-        ) from None
+        raise DecodeError(what, _messages(exc, what)) from None
     except (ValueError, TypeError, AttributeError) as exc:
         raise DecodeError(what, [str(exc)]) from None
 

@@ -79,35 +79,25 @@ async def follow_stream(
 ) -> None:
     """One connection: each frame to `on_frame` until `until()` says to renew (returns) or
     nothing arrives for `quiet_s` (returns). Raises `StreamDropped` when the connection fails."""
+    parts = urlsplit(url)
+    resource = parts.path + (f"?{parts.query}" if parts.query else "")
     try:
-        await _follow(url, on_frame, on_bad_frame, quiet_s, until)
+        with trio.fail_after(CONNECT_TIMEOUT_S):
+            stream = await _open_stream(url)
+        async with stream, trio.open_nursery() as nursery:
+            with trio.fail_after(CONNECT_TIMEOUT_S):
+                ws = await wrap_client_stream(
+                    nursery, stream, parts.netloc, resource, max_message_size=MAX_MESSAGE_BYTES
+                )
+            log.info("mark price stream connected: %s", url)
+            try:
+                await _receive(ws, on_frame, on_bad_frame, quiet_s, until)
+            finally:
+                nursery.cancel_scope.cancel()
     except* _CONNECTION_FAILURES as group:
         # The connection's nursery wraps what went wrong; any other error is a bug and
         # propagates as it is.
         raise StreamDropped(sorted({type(e).__name__ for e in group.exceptions})) from None
-
-
-async def _follow(
-    url: str,
-    on_frame: Callable[[MarkPriceFrame], None],
-    on_bad_frame: Callable[[DecodeError], None],
-    quiet_s: float,
-    until: Callable[[], bool],
-) -> None:
-    parts = urlsplit(url)
-    resource = parts.path + (f"?{parts.query}" if parts.query else "")
-    with trio.fail_after(CONNECT_TIMEOUT_S):
-        stream = await _open_stream(url)
-    async with stream, trio.open_nursery() as nursery:
-        with trio.fail_after(CONNECT_TIMEOUT_S):
-            ws = await wrap_client_stream(
-                nursery, stream, parts.netloc, resource, max_message_size=MAX_MESSAGE_BYTES
-            )
-        log.info("mark price stream connected: %s", url)
-        try:
-            await _receive(ws, on_frame, on_bad_frame, quiet_s, until)
-        finally:
-            nursery.cancel_scope.cancel()
 
 
 async def _receive(
