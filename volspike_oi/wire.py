@@ -62,15 +62,22 @@ def json_names(cls: type) -> tuple[tuple[str, str], ...]:
     return names
 
 
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+"""Sent as they are, without a recursive call: most members are one of these."""
+
+
 def to_json(value: Any) -> Any:
     """`value` as JSON data: attrs values become objects (members renamed, `ABSENT` ones left
     out, in field order), lists and tuples arrays; everything else is sent as it is."""
-    if attrs.has(type(value)):
-        return {
-            name: to_json(member)
-            for name, attribute in json_names(type(value))
-            if (member := getattr(value, attribute)) is not ABSENT
-        }
+    cls = type(value)
+    if cls in _NAMES or attrs.has(cls):
+        out: dict[str, Any] = {}
+        for name, attribute in json_names(cls):
+            member = getattr(value, attribute)
+            if member is ABSENT:
+                continue
+            out[name] = member if type(member) in _SCALARS else to_json(member)
+        return out
     if isinstance(value, list | tuple):
         return [to_json(item) for item in value]
     if isinstance(value, dict):

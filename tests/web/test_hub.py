@@ -230,3 +230,14 @@ def test_ping_is_answered_with_pong_and_changes_nothing():
     subscriber, _ = Hub().subscribe()
     assert json.loads(apply_op(subscriber, '{"op": "ping"}') or "") == {"event": "pong"}
     assert (subscriber.channels, subscriber.symbols) == (WS_CHANNELS, None)
+
+
+def test_wants_tells_whether_any_client_listens_on_a_channel():
+    hub = Hub()
+    assert not hub.wants("oi")
+    subscriber, _ = hub.subscribe()
+    subscriber.channels = frozenset({"alerts"})
+    assert hub.wants("alerts")
+    assert not hub.wants("oi")
+    hub.unsubscribe(subscriber)
+    assert not hub.wants("alerts")

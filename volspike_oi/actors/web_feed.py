@@ -66,7 +66,8 @@ async def run(
             for sample in ingested.samples:
                 state.record(sample)
             now = clock.now()
-            hub.publish_oi(to_json(sample_view(s, now)) for s in ingested.samples)
+            if hub.wants("oi"):  # a whole snapshot (650 rows) is not rendered for nobody
+                hub.publish_oi(to_json(sample_view(s, now)) for s in ingested.samples)
             for alert in ingested.alerts:
                 publish_alert(alert)
             ingested.applied.set()

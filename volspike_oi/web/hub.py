@@ -59,6 +59,10 @@ class Hub:
         if not subscriber.dropped:
             self._offer(subscriber, message)
 
+    def wants(self, channel: str) -> bool:
+        """Whether any client listens on `channel`: nobody listening, nothing to render."""
+        return any(channel in s.channels for s in self.subscribers)
+
     def publish_oi(self, rows: Iterable[dict[str, Any]]) -> None:
         """One `oi` message per subscriber with the rows of its symbols (a batch per tick)."""
         rows = list(rows)
