@@ -8,7 +8,11 @@ CHROMIUM ?=
 BROWSER_HELP := make test needs Chromium for the debug-page browser test: install Debian's \
 	chromium (sudo apt-get install chromium) or set CHROMIUM=/path/to/chromium
 
-.PHONY: install test lint format pytest browser demo run sim bench lock clean db-migrate db-retention db-shell types
+TSC    := clients/typescript/node_modules/typescript/bin/tsc
+NPM_HELP := make test needs Node.js and npm (the TypeScript compiler checks the generated \
+	declarations): install Debian's nodejs and npm (sudo apt-get install nodejs npm)
+
+.PHONY: install install-prod test lint format pytest browser typescript demo run sim bench lock clean db-migrate db-retention db-shell types
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +23,14 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
+## install-prod: the service for production (the droplet): the package and its locked runtime
+## dependencies only (requirements-prod.lock), no test or lint tools
+install-prod:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-prod.lock
+	$(BIN)/python -m pip install --quiet --no-deps .
+
 ## test: lint, type-check and run the whole test suite (what CI runs)
 test: lint pytest
 
@@ -27,8 +39,17 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check volspike_oi tests
 	$(BIN)/mypy
 
-pytest: $(STAMP) browser
+pytest: $(STAMP) browser typescript
 	$(if $(CHROMIUM),CHROMIUM='$(CHROMIUM)' )$(BIN)/pytest -n 2 --dist loadfile
+
+## typescript: the TypeScript compiler, pinned in clients/typescript/package-lock.json (npm
+## registry), for the test that compiles the generated declarations and a typed client
+typescript: $(TSC)
+
+$(TSC): clients/typescript/package.json clients/typescript/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "$(NPM_HELP)" >&2; exit 1; }
+	cd clients/typescript && npm ci --silent --no-audit --no-fund
+	@touch $(TSC)
 
 ## browser: Chromium for the browser test of the debug page: $(CHROMIUM) if set, else `chromium`
 ## on PATH, else (as root, e.g. CI on Debian) Debian's chromium; otherwise one line and a failure
@@ -85,6 +106,9 @@ types: $(STAMP)
 lock: $(STAMP)
 	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url \
 		--no-emit-find-links -o requirements.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
+		-c requirements.lock -o requirements-prod.lock pyproject.toml
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info \
+		clients/typescript/node_modules

@@ -44,7 +44,14 @@ SEED_ALERT_KEYS = frozenset(
     {"symbol", "direction", "baseline", "current", "pctChange", "absChange", "timestamp", "source"}
 )
 """The alert body of seed 001 §5.3, as the backend takes it."""
-ALERT_KEYS = SEED_ALERT_KEYS | {"baselineSamples", "usdChange"}
+ALERT_KEYS = SEED_ALERT_KEYS | {
+    "baselineSamples",
+    "usdChange",
+    "baselineUsd",
+    "currentUsd",
+    "markPriceChangePct",
+    "windowMinutes",
+}
 """An alert as the API serves it: the seed's keys and what we add."""
 
 
@@ -79,9 +86,14 @@ async def start_stack(
     sim: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
     store: Store | None = None,
+    prepare_sim: Callable[[BinanceSim], None] | None = None,
 ) -> Stack:
+    """The simulator and the service; `prepare_sim` may adjust the market before either starts
+    (a symbol's open interest, say)."""
     sim_settings = attrs.evolve(SimSettings(start_ms=START_MS, symbols=600), **(sim or {}))
     exchange = BinanceSim(sim_settings, scenario)
+    if prepare_sim is not None:
+        prepare_sim(exchange)
     binds = await nursery.start(serve_sim, exchange, "127.0.0.1", 0)
     settings = load(
         Settings,

@@ -1,10 +1,12 @@
-"""Specification of `volspike_oi.alerts`: baseline, thresholds, cooldown and plateau suppression.
+"""Specification of `volspike_oi.alerts`: baseline, thresholds, cooldown, escalation, plateau.
 
 Seed 001 §5: the baseline is the median of the 60–30 min window and a window that cannot be
-trusted gives no verdict (never a 0 % move); UP needs pct ≥ spike and abs ≥ the contract minimum
-(and the USD minimum when set), DOWN mirrors it. The gate lets one alert per (symbol,
-direction) through per cooldown, and a plateau fires once until the move falls back below
-rearm_fraction × threshold.
+trusted gives no verdict (never a 0 % move); UP needs pct ≥ spike, |abs| × the mark price ≥ the
+USD minimum and, when set, |abs| ≥ the contract minimum; DOWN mirrors it. The gate lets one alert
+per (symbol, direction) through per cooldown (FR-OI-ALERT-3); after it the same direction fires
+again only when the move has grown by one more threshold beyond the level last alerted
+(escalation) or after it fell back below rearm_fraction × threshold (re-armed). A plateau never
+fires twice.
 """
 
 from __future__ import annotations
@@ -16,7 +18,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from volspike_oi.alerts import AlertGate, AlertRules, Baseline, Direction, Move, baseline, measure
+from volspike_oi.alerts import (
+    AlertGate,
+    AlertRules,
+    Baseline,
+    Direction,
+    Fired,
+    Move,
+    baseline,
+    context,
+    measure,
+    next_level,
+)
 
 PROPERTIES = settings(max_examples=120)
 
@@ -173,22 +186,96 @@ def test_usd_minimum_without_a_mark_price_gives_no_direction(
     assert measure(current, base, None, rules).direction is None
 
 
+SEED_RULES = AlertRules(min_delta_contracts=5000.0, min_delta_usd=0.0)
+"""Seed 001 §5.2's example: 5 % and 5000 contracts, no USD minimum."""
+
+
 def test_seed_example_10_pct_and_15000_contracts_is_up() -> None:
-    move = measure(165_000.0, 150_000.0, None, AlertRules())
+    move = measure(165_000.0, 150_000.0, None, SEED_RULES)
     assert move.pct_change == pytest.approx(0.1)
     assert move.abs_change == 15_000.0
     assert move.direction == "UP"
 
 
 def test_big_pct_on_a_small_contract_count_is_no_alert() -> None:
-    assert measure(1_500.0, 1_000.0, None, AlertRules()).direction is None
+    move = measure(1_500.0, 1_000.0, None, SEED_RULES)
+    assert (move.direction, move.blocked_by) == (None, "contracts_gate")
 
 
-# -- the gate: cooldown, plateau, re-arm -----------------------------------------------------------
+# -- the USD minimum (issue 10's numbers) --------------------------------------------------------
 
-GATE_RULES = AlertRules(min_delta_contracts=0.0, cooldown_s=900.0, rearm_fraction=0.5)
+
+def test_btc_up_5_pct_is_an_alert_although_under_5000_contracts() -> None:
+    # 95,000 contracts at $95,000: +5 % is 4,750 contracts, about $451M.
+    move = measure(99_750.0, 95_000.0, 95_000.0, AlertRules())
+    assert move.direction == "UP"
+    assert move.abs_change * 95_000.0 == pytest.approx(451_250_000)
+
+
+def test_penny_coin_up_5_pct_worth_4000_dollars_is_no_alert() -> None:
+    # 2 billion contracts at $0.00004: +5 % is 100 million contracts, $4,000.
+    move = measure(2.1e9, 2e9, 0.00004, AlertRules())
+    assert (move.direction, move.blocked_by) == (None, "usd_gate")
+
+
+def test_without_a_mark_price_the_usd_minimum_cannot_be_met() -> None:
+    move = measure(99_750.0, 95_000.0, None, AlertRules())
+    assert (move.direction, move.blocked_by) == (None, "unknown_mark_price")
+
+
+@PROPERTIES
+@given(levels, levels, marks, rules_strategy)
+def test_a_move_under_its_pct_threshold_is_no_move_whatever_the_gates(
+    current: float, base: float, mark: float | None, rules: AlertRules
+) -> None:
+    move = measure(current, base, mark, rules)
+    if -rules.dump_pct < move.pct_change < rules.spike_pct:
+        assert (move.direction, move.blocked_by) == (None, None)
+
+
+@PROPERTIES
+@given(levels, levels, marks, rules_strategy)
+def test_a_move_over_its_pct_threshold_either_has_a_direction_or_names_its_gate(
+    current: float, base: float, mark: float | None, rules: AlertRules
+) -> None:
+    move = measure(current, base, mark, rules)
+    if move.pct_change >= rules.spike_pct or move.pct_change <= -rules.dump_pct:
+        assert (move.direction is None) is (move.blocked_by is not None)
+
+
+# -- the context --------------------------------------------------------------------------------
+
+
+def test_context_values_the_baseline_at_the_windows_median_price() -> None:
+    more = context(1000.0, 1100.0, [2.0, 4.0, 3.0], 3.3, AlertRules())
+    assert more.baseline_usd == 3000.0
+    assert more.current_usd == pytest.approx(3630.0)
+    assert more.mark_price_change_pct == pytest.approx(0.1)
+    assert more.window_minutes == 60.0
+
+
+@PROPERTIES
+@given(levels, levels, st.lists(st.floats(1e-6, 1e6), max_size=5), marks)
+def test_context_is_unknown_never_zero_without_prices(
+    base: float, current: float, window_marks: list[float], mark: float | None
+) -> None:
+    more = context(base, current, window_marks, mark, AlertRules())
+    assert (more.baseline_usd is None) is (not window_marks)
+    assert (more.current_usd is None) is (mark is None)
+    assert (more.mark_price_change_pct is None) is (not window_marks or mark is None)
+    assert more.baseline_usd != 0
+    assert more.current_usd != 0
+
+
+# -- the gate: cooldown, escalation, plateau, re-arm --------------------------------------------
+
+GATE_RULES = AlertRules(
+    min_delta_contracts=0.0, min_delta_usd=0.0, cooldown_s=900.0, rearm_fraction=0.5
+)
 BASE = 1_000_000.0
 T0 = 1_791_360_000.0
+EDGE = 1e-9
+"""Keeps generated levels off an exact edge: float rounding in measure() is far below it."""
 
 
 def move_of(pct: float, rules: AlertRules = GATE_RULES) -> Move:
@@ -207,7 +294,8 @@ def timelines(draw: st.DrawFn) -> list[Event]:
             st.tuples(
                 st.sampled_from([0.0, 5.0, 60.0, 450.0, 900.0]) | st.floats(0, 2000),
                 st.sampled_from(["BTCUSDT", "ETHUSDT"]),
-                st.sampled_from([0.0, 0.025, 0.05, -0.025, -0.05]) | st.floats(-0.5, 0.5),
+                st.sampled_from([0.0, 0.025, 0.05, 0.1, 0.15, -0.025, -0.05, -0.1])
+                | st.floats(-0.5, 0.5),
             ),
             max_size=40,
         )
@@ -220,18 +308,21 @@ def timelines(draw: st.DrawFn) -> list[Event]:
 
 
 def run_gate(
-    events: list[Event], rules: AlertRules = GATE_RULES, keep: Direction | None = None
+    events: list[Event],
+    rules: AlertRules = GATE_RULES,
+    keep: Direction | None = None,
+    gate: AlertGate | None = None,
 ) -> list[tuple[float, str, Direction]]:
     """Every alert the gate lets through: (time, symbol, direction).
 
     With `keep`, moves in the other direction reach the gate without their direction (same pct).
     """
-    gate, fired = AlertGate(), []
+    gate, fired = gate or AlertGate(), []
     for now, symbol, pct in events:
         move = move_of(pct, rules)
         if keep is not None and move.direction not in (None, keep):
             move = attrs.evolve(move, direction=None)
-        if gate.decide(symbol, move, now, rules):
+        if gate.decide(symbol, move, now, rules) == "fired":
             assert move.direction is not None
             fired.append((now, symbol, move.direction))
     return fired
@@ -247,9 +338,12 @@ def plateau(first_pct: float, polls: list[tuple[float, float]]) -> list[Event]:
 
 REARM_LEVEL = GATE_RULES.spike_pct * GATE_RULES.rearm_fraction
 spikes = st.floats(GATE_RULES.spike_pct, 1.0)
-dips = st.floats(-1.0, REARM_LEVEL - 1e-9)
-holds = st.floats(REARM_LEVEL + 1e-9, 1.0)
-"""Clearly below / above the rearm level: 1e-9 keeps float rounding in measure() off the edge."""
+dips = st.floats(-1.0, REARM_LEVEL - EDGE)
+
+
+def holds_below_escalation(first_pct: float) -> st.SearchStrategy[float]:
+    """Above the rearm level, below one more threshold beyond `first_pct`: a plateau."""
+    return st.floats(REARM_LEVEL + EDGE, first_pct + GATE_RULES.spike_pct - EDGE)
 
 
 @PROPERTIES
@@ -272,23 +366,90 @@ def test_a_move_without_a_direction_never_alerts(events: list[Event]) -> None:
     gate = AlertGate()
     for now, symbol, pct in events:
         move = attrs.evolve(move_of(pct), direction=None)
-        assert not gate.decide(symbol, move, now, GATE_RULES)
+        assert gate.decide(symbol, move, now, GATE_RULES) != "fired"
 
 
 @PROPERTIES
-@given(spikes, st.lists(st.tuples(st.floats(0, 3600), spikes), max_size=40))
-def test_plateau_above_the_threshold_fires_once(
-    first_pct: float, polls: list[tuple[float, float]]
+@given(timelines())
+def test_without_falling_back_a_direction_fires_again_only_a_threshold_further(
+    events: list[Event],
 ) -> None:
+    """The invariant behind escalation: between two alerts of one (symbol, direction) that did
+    not fall back below the rearm level, the move grew by at least one more threshold."""
+    gate = AlertGate()
+    last_pct: dict[tuple[str, Direction], float] = {}
+    rearmed: set[tuple[str, Direction]] = set()
+    for now, symbol, raw_pct in events:
+        move = move_of(raw_pct)
+        pct = move.pct_change  # as the gate sees it, rounding included
+        if pct < REARM_LEVEL:
+            rearmed.add((symbol, "UP"))
+        if pct > -REARM_LEVEL:
+            rearmed.add((symbol, "DOWN"))
+        if gate.decide(symbol, move, now, GATE_RULES) != "fired":
+            continue
+        assert move.direction is not None
+        key = (symbol, move.direction)
+        if key in last_pct and key not in rearmed:
+            step = pct - last_pct[key] if move.direction == "UP" else last_pct[key] - pct
+            assert step >= GATE_RULES.spike_pct - EDGE
+        last_pct[key] = pct
+        rearmed.discard(key)
+
+
+@PROPERTIES
+@given(spikes, st.data())
+def test_a_plateau_fires_once_however_long_it_lasts(first_pct: float, data: st.DataObject) -> None:
+    polls = data.draw(
+        st.lists(st.tuples(st.floats(0, 3600), holds_below_escalation(first_pct)), max_size=40)
+    )
     assert len(run_gate(plateau(first_pct, polls))) == 1
 
 
 @PROPERTIES
-@given(spikes, st.lists(st.tuples(st.floats(0, 3600), holds), max_size=40))
-def test_move_that_stays_above_the_rearm_level_never_fires_again(
-    first_pct: float, polls: list[tuple[float, float]]
+@given(spikes, st.data(), st.floats(0, 3600), st.floats(0, 1))
+def test_after_the_cooldown_an_escalation_by_one_more_threshold_fires(
+    first_pct: float, data: st.DataObject, extra_s: float, beyond: float
 ) -> None:
-    assert len(run_gate(plateau(first_pct, polls))) == 1
+    held = data.draw(
+        st.lists(st.tuples(st.floats(0, 300), holds_below_escalation(first_pct)), max_size=10)
+    )
+    escalated = first_pct + GATE_RULES.spike_pct + EDGE + beyond
+    events = plateau(first_pct, held)
+    at = max(T0 + GATE_RULES.cooldown_s, events[-1][0]) + extra_s
+    events.append((at, "BTCUSDT", escalated))
+    assert [t for t, _, _ in run_gate(events)] == [T0, at]
+
+
+@PROPERTIES
+@given(spikes, st.floats(0, GATE_RULES.cooldown_s - EPOCH_RESOLUTION_S), st.floats(0, 1))
+def test_an_escalation_within_the_cooldown_waits_for_it(
+    first_pct: float, after_s: float, beyond: float
+) -> None:
+    escalated = first_pct + GATE_RULES.spike_pct + EDGE + beyond
+    events = plateau(first_pct, [(after_s, escalated)])
+    assert run_gate(events) == [(T0, "BTCUSDT", "UP")]
+
+
+def test_issue_example_6_pct_then_36_pct_forty_minutes_later_fires_twice() -> None:
+    events = plateau(0.06, [(600.0, 0.06), (1800.0, 0.06), (0.0, 0.36)])
+    assert [t - T0 for t, _, _ in run_gate(events)] == [0.0, 2400.0]
+
+
+def test_issue_example_after_6_pct_the_next_alert_needs_11_pct() -> None:
+    gate, rules = AlertGate(), GATE_RULES
+    assert gate.decide("BTCUSDT", move_of(0.06), T0, rules) == "fired"
+    assert gate.decide("BTCUSDT", move_of(0.1099), T0 + 60, rules) == "cooldown"
+    assert gate.decide("BTCUSDT", move_of(0.1099), T0 + 1000, rules) == "plateau"
+    assert gate.decide("BTCUSDT", move_of(0.1101), T0 + 1001, rules) == "fired"
+    assert gate.decide("BTCUSDT", move_of(0.1599), T0 + 2000, rules) == "plateau"
+    assert gate.decide("BTCUSDT", move_of(0.1601), T0 + 2000, rules) == "fired"
+
+
+def test_next_level_is_one_threshold_of_the_alerts_baseline_beyond_it() -> None:
+    rules = AlertRules(spike_pct=0.05, dump_pct=0.08)
+    assert next_level("UP", 106.0, 100.0, rules) == pytest.approx(111.0)
+    assert next_level("DOWN", 90.0, 100.0, rules) == pytest.approx(82.0)
 
 
 @PROPERTIES
@@ -337,3 +498,62 @@ def test_symbols_are_independent(events: list[Event]) -> None:
     for symbol in ("BTCUSDT", "ETHUSDT"):
         alone = run_gate([event for event in events if event[1] == symbol])
         assert alone == [alert for alert in together if alert[1] == symbol]
+
+
+# -- restoring the gate after a restart -----------------------------------------------------------
+
+
+def restored_after(events: list[Event]) -> AlertGate:
+    """A fresh gate given only what the store keeps: each (symbol, direction)'s last alert."""
+    original = AlertGate()
+    run_gate(events, gate=original)
+    fresh = AlertGate()
+    for (symbol, direction), fired in original.fired.items():
+        fresh.restore(symbol, direction, fired)
+    return fresh
+
+
+@PROPERTIES
+@given(timelines())
+def test_a_restored_gate_knows_every_last_alert_and_holds_at_least_what_ran(
+    events: list[Event],
+) -> None:
+    """What the store keeps restores the cooldowns and escalation levels exactly; a direction
+    that had re-armed is held until the next sample shows it fell back (never an extra alert
+    for a move already alerted)."""
+    running = AlertGate()
+    run_gate(events, gate=running)
+    restored = restored_after(events)
+    assert restored.fired == running.fired
+    assert running.held <= restored.held
+
+
+@PROPERTIES
+@given(spikes, dips, spikes, st.floats(0, 3600))
+def test_a_restored_gate_re_arms_when_the_first_sample_fell_back(
+    first_pct: float, dip_pct: float, again_pct: float, extra_s: float
+) -> None:
+    gate = restored_after([(T0, "BTCUSDT", first_pct)])
+    later = T0 + GATE_RULES.cooldown_s + extra_s
+    events = [(later, "BTCUSDT", dip_pct), (later, "BTCUSDT", again_pct)]
+    ups = [alert for alert in run_gate(events, gate=gate) if alert[2] == "UP"]
+    assert ups == [(later, "BTCUSDT", "UP")]
+
+
+@PROPERTIES
+@given(spikes, st.data())
+def test_a_restart_during_a_plateau_does_not_re_alert(
+    first_pct: float, data: st.DataObject
+) -> None:
+    polls = data.draw(
+        st.lists(st.tuples(st.floats(0, 3600), holds_below_escalation(first_pct)), max_size=20)
+    )
+    gate = restored_after([(T0, "BTCUSDT", first_pct)])
+    assert run_gate(plateau(first_pct, polls)[1:], gate=gate) == []
+
+
+def test_restore_keeps_the_newest_alert() -> None:
+    gate = AlertGate()
+    gate.restore("BTCUSDT", "UP", Fired(T0 + 60, 2.0))
+    gate.restore("BTCUSDT", "UP", Fired(T0, 1.0))
+    assert gate.fired[("BTCUSDT", "UP")] == Fired(T0 + 60, 2.0)

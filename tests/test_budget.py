@@ -16,16 +16,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from volspike_oi.budget import (
+    BAN_END_MARGIN_S,
     BOUNDARY_SKEW_S,
+    DEFER_STEP_S,
     FALLBACK_418_S,
     FALLBACK_429_S,
+    FIREWALL_FIRST_HOLD_S,
     GUARD_FRACTION,
+    MAX_BACKOFF_HOLD_S,
     MIN_OI_PER_MIN,
     MINUTE_S,
+    PROBE_TIMEOUT_S,
+    RAMP_FLOOR,
+    RAMP_S,
+    ExchangeClock,
     Gcra,
     Lane,
     Reservation,
     WeightBudget,
+    ramp_factor,
 )
 
 PROPERTIES = settings(max_examples=150)
@@ -103,7 +112,7 @@ def test_429_without_retry_after_holds_until_the_next_minute_plus_one_second(off
     until = budget.refused(429, None, now)
     assert until == (now // MINUTE_S + 1) * MINUTE_S + FALLBACK_429_S
     assert budget.hold_until == until
-    assert budget.hold_reason == "HTTP 429"
+    assert budget.hold_reason == "rate_limited"
 
 
 @PROPERTIES
@@ -112,7 +121,19 @@ def test_418_without_retry_after_holds_for_120_seconds(offset: float) -> None:
     now = T0 + offset
     budget = WeightBudget()
     assert budget.refused(418, None, now) == now + FALLBACK_418_S == now + 120.0
-    assert budget.hold_reason == "HTTP 418"
+    assert budget.hold_reason == "binance_ban"
+
+
+@PROPERTIES
+@given(st.floats(0, 1e6), st.floats(1, 3 * 86400))
+def test_418_without_retry_after_holds_until_the_ban_end_its_body_names(
+    offset: float, ban_s: float
+) -> None:
+    now = T0 + offset
+    budget = WeightBudget()
+    until = budget.refused(418, None, now, banned_until_s=now + ban_s)
+    assert until == now + ban_s + BAN_END_MARGIN_S
+    assert budget.hold_reason == "binance_ban"
 
 
 @PROPERTIES
@@ -357,3 +378,171 @@ def test_foreign_estimate_follows_the_latest_reading_not_the_largest(
     budget.observe(second, second.counted, later)
     assert budget.foreign_by_minute[int(now // MINUTE_S)] == 0
     assert budget.oi_rate_per_min(later) == budget.oi_per_min
+
+
+# -- after a hold: one probe, then a ramp ---------------------------------------------------------
+
+refusals = st.one_of(
+    st.tuples(st.sampled_from([418, 429]), st.none() | st.floats(0, 120)),
+    st.tuples(st.sampled_from([403, 451]), st.none()),
+)
+
+
+def refuse(budget: WeightBudget, status: int, retry_after_s: float | None, now: float) -> float:
+    if status in (403, 451):
+        return budget.blocked(status, now)
+    return budget.refused(status, retry_after_s, now)
+
+
+@PROPERTIES
+@given(refusals, st.lists(st.tuples(st.sampled_from(Lane), st.integers(1, 40)), min_size=2))
+def test_after_any_hold_only_one_probe_may_be_sent_until_it_is_answered(
+    refusal: tuple[int, float | None], requests: list[tuple[Lane, int]]
+) -> None:
+    budget, now = WeightBudget(), T0 + 7.0
+    until = refuse(budget, *refusal, now)
+    reservations = [budget.reserve(lane, weight, now) for lane, weight in requests]
+    assert all(r.start >= until for r in reservations)
+    [probe] = [r for r in reservations if r.probe]
+    sendable = [r for r in reservations if budget.may_send(r, max(r.start, until))]
+    assert sendable == [probe]
+    assert budget.hold_reason
+    assert budget.answered(probe, probe.start)
+    assert budget.hold_reason == ""
+    assert all(budget.may_send(r, max(r.start, until)) for r in reservations)
+
+
+@PROPERTIES
+@given(refusals, st.floats(0, 10))
+def test_a_refused_probe_holds_again_and_hands_out_a_new_probe(
+    refusal: tuple[int, float | None], dt: float
+) -> None:
+    budget, now = WeightBudget(), T0 + 7.0
+    until = refuse(budget, *refusal, now)
+    probe = budget.reserve(Lane.OI, 1, now)
+    assert probe.probe
+    later = refuse(budget, *refusal, probe.start + dt)
+    assert later > probe.start + dt  # never zero: a probe refused is not re-sent at once
+    assert not budget.may_send(probe, later)
+    assert not budget.answered(probe, later)
+    again = budget.reserve(Lane.OI, 1, probe.start + dt)
+    assert again.probe
+    assert again.start >= max(until, later)
+
+
+@PROPERTIES
+@given(st.sampled_from([403, 451]), st.integers(1, 12))
+def test_firewall_holds_double_with_each_refused_probe_up_to_the_ceiling(
+    status: int, probes: int
+) -> None:
+    budget, now = WeightBudget(), T0 + 7.0
+    holds = []
+    for _ in range(probes):
+        until = budget.blocked(status, now)
+        holds.append(until - now)
+        now = until
+    assert holds == [min(MAX_BACKOFF_HOLD_S, FIREWALL_FIRST_HOLD_S * 2**k) for k in range(probes)]
+    assert budget.hold_reason == "binance_firewall"
+
+
+def test_refusals_of_requests_sent_before_a_hold_do_not_escalate_it() -> None:
+    budget, now = WeightBudget(), T0 + 7.0
+    first = budget.blocked(403, now)
+    for dt in (0.01, 0.02, 0.03):  # answers to requests already on their way
+        assert budget.blocked(403, now + dt) == first + dt
+    assert first - now == FIREWALL_FIRST_HOLD_S
+
+
+def test_a_probe_never_answered_is_replaced_after_the_probe_timeout() -> None:
+    budget, now = WeightBudget(), T0 + 7.0
+    until = budget.blocked(403, now)
+    lost = budget.reserve(Lane.OI, 1, now)
+    waiting = budget.reserve(Lane.OI, 1, until + 1)
+    assert lost.probe
+    assert not waiting.probe
+    replacement = budget.reserve(Lane.OI, 1, until + PROBE_TIMEOUT_S + 1)
+    assert replacement.probe
+    assert not budget.may_send(lost, replacement.start)
+    assert budget.may_send(replacement, replacement.start)
+
+
+@PROPERTIES
+@given(st.floats(0, 2 * RAMP_S))
+def test_the_ramp_grows_linearly_from_its_floor_to_the_full_rate(dt: float) -> None:
+    factor = ramp_factor(T0, T0 + dt)
+    assert RAMP_FLOOR <= factor <= 1.0
+    expected = 1.0 if dt >= RAMP_S else max(RAMP_FLOOR, dt / RAMP_S)
+    assert factor == pytest.approx(expected, abs=EPOCH_RESOLUTION_S)
+
+
+@PROPERTIES
+@given(refusals, st.floats(0, 300))
+def test_after_the_probe_no_lane_bursts_and_the_oi_lane_ramps_up(
+    refusal: tuple[int, float | None], idle_s: float
+) -> None:
+    budget, now = WeightBudget(), T0 + 7.0
+    refuse(budget, *refusal, now)
+    probe = budget.reserve(Lane.OI, 1, now)
+    released = probe.start + idle_s  # however long the lanes stood still, no credit is left
+    assert budget.answered(probe, released)
+    rate_per_s = budget.oi_per_min / MINUTE_S
+    starts = [budget.reserve(Lane.OI, 1, released).start for _ in range(int(rate_per_s * 5))]
+    first_second = [s for s in starts if s < released + 1.0]
+    assert len(first_second) <= RAMP_FLOOR * rate_per_s + 1
+    assert starts == sorted(starts)
+
+
+# -- minutes on the exchange's clock ----------------------------------------------------------------
+
+
+@PROPERTIES
+@given(
+    st.floats(-90, 90),
+    st.lists(st.tuples(st.floats(0, 3), st.floats(0, 0.2)), min_size=1, max_size=60),
+)
+def test_the_exchange_clock_offset_always_lies_within_its_bounds(
+    offset: float, responses: list[tuple[float, float]]
+) -> None:
+    clock, now = ExchangeClock(), T0
+    for dt, rtt in responses:
+        now += dt
+        stamped = now + rtt / 2 + offset  # the exchange's time when it answered
+        clock.observe_date(math.floor(stamped), now, now + rtt)
+        assert clock.low - EPOCH_RESOLUTION_S <= offset <= clock.high + EPOCH_RESOLUTION_S
+    assert abs(clock.offset_s - offset) <= 0.5 + EPOCH_RESOLUTION_S
+
+
+def test_many_responses_narrow_the_offset_to_the_round_trip() -> None:
+    clock = ExchangeClock()
+    for k in range(200):
+        sent = T0 + k * 0.0371
+        clock.observe_date(math.floor(sent + 0.001 - 1.5), sent, sent + 0.002)
+    assert clock.offset_s == pytest.approx(-1.5, abs=0.05)
+
+
+def test_a_stepped_exchange_clock_starts_the_estimate_over() -> None:
+    clock = ExchangeClock()
+    for k in range(50):
+        sent = T0 + k * 0.1
+        clock.observe_date(math.floor(sent), sent, sent)
+    clock.observe_date(math.floor(T0 + 10 + 60), T0 + 10, T0 + 10)
+    assert clock.offset_s == pytest.approx(60, abs=1)
+
+
+@PROPERTIES
+@given(st.floats(-30, 30))
+def test_minutes_are_the_exchanges_when_its_clock_is_off(offset: float) -> None:
+    budget = WeightBudget()
+    budget.exchange_clock = ExchangeClock(offset, offset)
+    assert budget.minute_of(T0 - offset) == T0 // MINUTE_S
+    assert budget.minute_start(int(T0 // MINUTE_S)) == pytest.approx(T0 - offset)
+    until = budget.refused(429, None, T0 - offset + 30)
+    assert until == pytest.approx(T0 - offset + MINUTE_S + FALLBACK_429_S)
+
+
+def test_requests_deferred_to_the_next_minute_start_spread_out() -> None:
+    budget = WeightBudget()
+    now = T0 + 30.0
+    budget.sent_by_minute[int(now // MINUTE_S)] = 2376
+    starts = [budget.reserve(Lane.OTHER, 1, now).start for _ in range(5)]
+    assert starts == pytest.approx([T0 + MINUTE_S + k * DEFER_STEP_S for k in range(5)])

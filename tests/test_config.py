@@ -39,7 +39,9 @@ def test_defaults_follow_the_seeds():
     assert s.max_req_per_min == 2000
     assert (s.min_interval_sec, s.max_interval_sec) == (5, 20)
     assert s.oi_spike_threshold_pct == s.oi_dump_threshold_pct == 0.05
-    assert s.oi_min_delta_contracts == 5000
+    # Issue 10: the absolute minimum is in USD (a contract's worth differs a millionfold).
+    assert (s.oi_min_delta_usd, s.oi_min_delta_contracts) == (250_000, 0)
+    assert s.oi_alert_cooldown_sec == 900
     assert s.binance_fapi_url == "https://fapi.binance.com"
     assert s.binance_fstream_url == "wss://fstream.binance.com"
     assert (s.http_host, s.http_port) == ("127.0.0.1", 8080)
@@ -260,3 +262,27 @@ def test_settings_loads_exactly_when_every_group_loads_alone(env):
         assert not refusals
         for group, (part, _) in alone.items():
             assert _values(group, part) == _values(group, whole)
+
+
+def test_allowed_origins_are_a_comma_separated_list_of_origins():
+    assert load(Settings, {}).allowed_origins == ()
+    assert load(Settings, {"ALLOWED_ORIGINS": ""}).allowed_origins == ()
+    # As the binance-proxy's env file may write them: spaces, trailing slashes, a last comma.
+    given = " https://volspike.com/, https://www.volspike.com ,http://localhost:3000,"
+    assert load(Settings, {"ALLOWED_ORIGINS": given}).allowed_origins == (
+        "https://volspike.com",
+        "https://www.volspike.com",
+        "http://localhost:3000",
+    )
+    with pytest.raises(
+        SettingsError,
+        match=r"^ALLOWED_ORIGINS='volspike.com': must be origins like https://example.com, not 'volspike.com'$",
+    ):
+        load(Settings, {"ALLOWED_ORIGINS": "volspike.com"})
+
+
+def test_forward_interval_defaults_to_five_seconds():
+    assert load(Settings, {}).forward_interval_sec == 5.0
+    assert load(Settings, {"FORWARD_INTERVAL_SEC": "10"}).forward_interval_sec == 10.0
+    with pytest.raises(SettingsError, match=r"^FORWARD_INTERVAL_SEC='0': must be"):
+        load(Settings, {"FORWARD_INTERVAL_SEC": "0"})

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from volspike_oi.history import OiHistory, capacity_for
+from volspike_oi.history import BYTES_PER_SAMPLE, OiHistory, capacity_for
 
 PROPERTIES = settings(max_examples=120)
 
@@ -189,3 +189,69 @@ def test_a_full_buffer_spans_the_hours_it_was_sized_for(
     history = filled(capacity, [(start + i * min_interval_s, 1.0) for i in range(capacity)])
     oldest, newest = next(iter(history))[0], history.latest_time()
     assert newest - oldest >= hours * 3600 * (1 - 1e-9)
+
+
+# -- the mark price column -------------------------------------------------------------------------
+
+PricedSample = tuple[float, float, float]
+prices = st.just(math.nan) | st.floats(1e-6, 1e6)
+"""A mark price, or NaN when the sample had none."""
+
+
+@st.composite
+def priced_samples(draw: st.DrawFn) -> list[PricedSample]:
+    return [(t, oi, draw(prices)) for t, oi in draw(in_order_samples())]
+
+
+def priced(capacity: int, samples: list[PricedSample]) -> OiHistory:
+    history = OiHistory(capacity)
+    for t, contracts, mark in samples:
+        history.append(t, contracts, mark)
+    return history
+
+
+@PROPERTIES
+@given(capacities, priced_samples(), st.floats(-50, 150), st.floats(0, 150))
+def test_mark_prices_are_the_known_prices_of_the_window(
+    capacity: int, samples: list[PricedSample], from_offset: float, width: float
+) -> None:
+    history = priced(capacity, samples)
+    t_from = (samples[0][0] if samples else 0.0) + from_offset
+    t_to = t_from + width
+    kept = samples[-capacity:]
+    assert history.mark_prices(t_from, t_to) == [
+        mark for t, _, mark in kept if t_from <= t <= t_to and not math.isnan(mark)
+    ]
+    assert history.window(t_from, t_to) == [(t, oi) for t, oi, _ in kept if t_from <= t <= t_to]
+
+
+@PROPERTIES
+@given(capacities, priced_samples(), priced_samples(), st.floats(-500, 500))
+def test_merge_older_keeps_each_samples_price(
+    capacity: int, live: list[PricedSample], backfill: list[PricedSample], shift_s: float
+) -> None:
+    history = priced(capacity, live)
+    backfill = [(t + shift_s, oi, mark) for t, oi, mark in backfill]
+    history.merge_older(backfill)
+    everything = list(history)
+    if everything:
+        t_from, t_to = everything[0][0], everything[-1][0]
+        held = live[-capacity:]
+        older = sorted(
+            (s for s in backfill if not held or s[0] < held[0][0]), key=lambda s: (s[0], s[1])
+        )
+        kept = (older + held)[-capacity:]
+        assert history.mark_prices(t_from, t_to) == [m for *_, m in kept if not math.isnan(m)]
+
+
+def test_a_sample_without_a_price_has_none_never_zero() -> None:
+    history = OiHistory(4)
+    history.append(1.0, 10.0)
+    history.append(2.0, 11.0, 0.5)
+    assert history.mark_prices(0.0, 3.0) == [0.5]
+
+
+def test_a_sample_costs_24_bytes() -> None:
+    history = OiHistory(1)
+    columns = (history._times, history._oi, history._marks)  # three array('d') columns
+    assert sum(column.itemsize for column in columns) == BYTES_PER_SAMPLE == 24

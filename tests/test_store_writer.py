@@ -36,8 +36,11 @@ class FakeStore:
         self.alerts.extend(batch.alerts)
         return len(batch.samples)
 
-    async def recent_samples(self, since: float) -> dict[str, list[tuple[float, float]]]:
+    async def recent_samples(self, since: float) -> dict[str, list[tuple[float, float, float]]]:
         return {}
+
+    async def last_alerts(self, since: float, source: str) -> list[OiAlert]:
+        return []
 
     async def prepare_partitions(self, now: float, days_ahead: int) -> None:
         return None

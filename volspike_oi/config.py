@@ -12,6 +12,7 @@ from volspike_oi.envconfig import (
     SettingsError,
     env_file,
     groups,
+    http_origins,
     int_between,
     load,
     number_between,
@@ -188,14 +189,16 @@ class AlertSettings:
     )
     oi_min_delta_contracts: float = setting(
         "OI_MIN_DELTA_CONTRACTS",
-        5000.0,
-        "An alert also needs |now − baseline| of at least this many contracts.",
+        0.0,
+        "Optional extra gate: an alert also needs |now − baseline| of at least this many "
+        "contracts (0 = off; a contract of BTC and of a penny coin differ a millionfold).",
         check=number_between(0, 1e15),
     )
     oi_min_delta_usd: float = setting(
         "OI_MIN_DELTA_USD",
-        0.0,
-        "An alert also needs |now − baseline| × mark price of at least this many USD (0 = off).",
+        250_000.0,
+        "An alert needs |now − baseline| × the current mark price of at least this many USD; "
+        "without a fresh mark price it cannot be met, so no alert (counted). 0 = off.",
         check=number_between(0, 1e15),
     )
     oi_baseline_from_min: float = setting(
@@ -213,7 +216,9 @@ class AlertSettings:
     oi_alert_cooldown_sec: float = setting(
         "OI_ALERT_COOLDOWN_SEC",
         900.0,
-        "Quiet time per (symbol, direction) after an alert.",
+        "Quiet time per (symbol, direction) after an alert; after it the same direction fires "
+        "again only once the move grew by one more threshold (+6 % → ≥ +11 %) or fell back "
+        "below half the threshold first.",
         check=number_between(0, 86_400),
     )
     oi_history_hours: float = setting(
@@ -255,6 +260,12 @@ class VolSpikeSettings:
         "API key for ingest routes (X-API-Key); unset refuses all ingest. Never logged.",
         secret=True,
     )
+    forward_interval_sec: float = setting(
+        "FORWARD_INTERVAL_SEC",
+        5.0,
+        "Seconds between two posts of the whole OI snapshot (one request) to each backend.",
+        check=number_between(1, 300),
+    )
 
 
 @attrs.frozen(slots=False)
@@ -274,11 +285,18 @@ class StoreSettings:
 
 @attrs.frozen(slots=False)
 class HttpSettings:
-    """HTTP/WebSocket API: the address it listens on."""
+    """HTTP/WebSocket API: the address it listens on and the browser origins it answers."""
 
     http_host: str = setting("HTTP_HOST", "127.0.0.1", "Address the HTTP/WebSocket API binds to.")
     http_port: int = setting(
         "HTTP_PORT", 8080, "Port of the HTTP/WebSocket API.", check=int_between(0, 65535)
+    )
+    allowed_origins: tuple[str, ...] = setting(
+        "ALLOWED_ORIGINS",
+        (),
+        "Comma-separated browser origins (https://volspike.com) allowed to read the GET routes "
+        "(CORS) and open /ws; unset = same origin only. The binance-proxy's setting name.",
+        check=http_origins,
     )
 
 

@@ -75,6 +75,15 @@ def url_with_scheme(*schemes: str) -> Callable[[Any], str | None]:
     return check
 
 
+_ORIGIN_RE = re.compile(r"^https?://[^/\s,]+$")
+
+
+def http_origins(v: Any) -> str | None:
+    """A tuple of browser origins: scheme and host (and port), no path."""
+    bad = [o for o in v if not _ORIGIN_RE.match(o)]
+    return None if not bad else f"origins like https://example.com, not {bad[0]!r}"
+
+
 # -- conversion from strings -------------------------------------------------------------------
 
 
@@ -118,6 +127,16 @@ def _str_from_str(v: object, _: type) -> str:
     return v
 
 
+def _csv_from_str(v: object, _: type) -> tuple[str, ...]:
+    """`a, b,` → ("a", "b"): a comma-separated list; blanks and trailing slashes dropped (an
+    origin is written either way in other services' env files)."""
+    if isinstance(v, tuple) and all(isinstance(x, str) for x in v):
+        return v
+    if not isinstance(v, str):
+        raise ValueError("expected comma-separated text")
+    return tuple(p.strip().rstrip("/") for p in v.split(",") if p.strip().rstrip("/"))
+
+
 def _is_optional(t: Any) -> bool:
     args = typing.get_args(t)
     return len(args) == 2 and type(None) in args
@@ -129,6 +148,7 @@ def _converter() -> cattrs.Converter:
     conv.register_structure_hook(float, _float_from_str)
     conv.register_structure_hook(bool, _bool_from_str)
     conv.register_structure_hook(str, _str_from_str)
+    conv.register_structure_hook_func(lambda t: t == tuple[str, ...], _csv_from_str)
 
     def optional(v: object, t: Any) -> Any:
         # An empty value in an env file means "not set", as `VAR=` does in systemd and shells.
@@ -247,5 +267,10 @@ def env_file(header: str, sections: Iterable[tuple[str, type[Any]]]) -> str:
 
 
 def _row(field: attrs.Attribute[Any]) -> tuple[str, str, str]:
-    default = "" if field.default is None else str(field.default)
+    if field.default is None:
+        default = ""
+    elif isinstance(field.default, tuple):
+        default = ",".join(field.default)
+    else:
+        default = str(field.default)
     return (field.metadata["env"], default, field.metadata["help"])

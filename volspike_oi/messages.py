@@ -16,6 +16,8 @@ from volspike_oi.alerts import Direction
 from volspike_oi.universe import Thresholds
 
 SampleSource = Literal["realtime", "snapshot", "snapshot_legacy"]
+ALERT_SOURCE = "oi_realtime_poller"
+"""The source of the alerts this service raises (seed 001 §5.3); ingested ones keep theirs."""
 
 
 @attrs.frozen
@@ -86,7 +88,15 @@ class OiAlert:
     timestamp: float
     baseline_samples: int
     usd_change: float | None = None
-    source: str = "oi_realtime_poller"
+    source: str = ALERT_SOURCE
+    baseline_usd: float | None = None
+    """Baseline contracts × the baseline window's median mark price (None: no price known)."""
+    current_usd: float | None = None
+    """Contracts × mark price when it fired (None: no fresh mark price)."""
+    mark_price_change_pct: float | None = None
+    """Mark price now against the baseline window's median (0.02 is +2 %)."""
+    window_minutes: float | None = None
+    """The baseline window started this many minutes before the alert (None: ingested without)."""
 
 
 @attrs.frozen
@@ -94,8 +104,8 @@ class HistoryBackfill:
     """warm start / backfill → alert evaluator: older samples of one symbol for its ring buffer."""
 
     symbol: str
-    samples: tuple[tuple[float, float], ...]
-    """(epoch seconds, contracts), oldest first."""
+    samples: tuple[tuple[float, float, float], ...]
+    """(epoch seconds, contracts, mark price or NaN when unknown), oldest first."""
     source: str
     """"postgres" (warm restart) or "openInterestHist" (first start)."""
 

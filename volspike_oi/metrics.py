@@ -30,6 +30,12 @@ OI_POLLS = "oi_polls_total"
 OI_POLL_FAILURES = "oi_poll_failures_total"
 HTTP_429 = "binance_http_429_total"
 HTTP_418 = "binance_http_418_total"
+HTTP_403 = "binance_http_403_total"
+"""A firewall (CDN/WAF) in front of Binance refused the request."""
+HTTP_451 = "binance_http_451_total"
+"""Binance refused the request from a restricted location."""
+PROBES = "binance_probes_total"
+"""Single requests sent at the end of a hold to see whether the exchange takes requests again."""
 HTTP_5XX = "binance_http_5xx_total"
 TIMEOUTS = "binance_timeouts_total"
 TRANSPORT_ERRORS = "binance_transport_errors_total"
@@ -48,6 +54,16 @@ BACKFILL_CALLS = "backfill_open_interest_hist_calls_total"
 WS_CONNECTIONS = "ws_connections_total"
 FORWARD_POSTS = "forward_posts_total"
 FORWARD_FAILURES = "forward_failures_total"
+
+
+def alerts_suppressed(reason: str) -> str:
+    """Samples whose move was held back by the rule `reason` (an `alerts.SUPPRESSIONS` name)."""
+    return f'oi_alerts_suppressed_total{{reason="{reason}"}}'
+
+
+def holds(reason: str) -> str:
+    """Holds of every request started for `reason` (a `budget.HOLD_REASONS` value)."""
+    return f'binance_holds_total{{reason="{reason}"}}'
 
 
 def actor_restarts(name: str) -> str:

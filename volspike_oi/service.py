@@ -7,7 +7,7 @@
 
 Start order follows the data (consumers first, so no message waits on a missing reader), the
 HTTP API last. A stop request lets the API finish its in-flight requests, then cancels the
-actors (the store writer flushes on its way out). See ARCHITECTURE.md.
+actors (the store writer and the forwarder flush on their way out). See ARCHITECTURE.md.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from volspike_oi.mark_book import MarkPriceBook
 from volspike_oi.messages import (
     HistoryBackfill,
     Ingested,
+    LiquidMember,
     OiAlert,
     OiSample,
     TrackedPerpetuals,
@@ -79,7 +80,7 @@ ALERT_BUFFER = 256
 STORE_BUFFER = 4096
 """The writer only appends to its own (bounded, counted) buffer, so this rarely fills."""
 FORWARD_BUFFER = 4096
-"""Like the writer, the forwarder only appends to its own bounded buffers."""
+"""Like the writer, the forwarder only records (the latest reading per symbol, bounded alerts)."""
 INGEST_BUFFER = 16
 """Each ingest request waits for the web feed to apply its message, so few are ever queued."""
 HTTP_STOP_MARGIN_S = 1.0
@@ -127,6 +128,20 @@ def _owned(stack: contextlib.AsyncExitStack, channel: Channel[T]) -> Channel[T]:
     stack.push_async_callback(receive.aclose)
     stack.push_async_callback(send.aclose)
     return channel
+
+
+async def _stored_liquid_set(store: Store | None) -> list[LiquidMember]:
+    """The liquid set the last run left, to seed the classifier; empty (and logged) when the
+    database cannot say: the set then rebuilds from the enter threshold, as on a first start."""
+    if store is None:
+        return []
+    try:
+        members = await store.liquid_members()
+    except Exception as exc:
+        log.warning("stored liquid set unreadable (%s); the classifier starts empty", exc)
+        return []
+    log.info("liquid set restored from the store: %d symbols", len(members))
+    return members
 
 
 async def run(
@@ -303,6 +318,7 @@ async def run(
                     clock,
                     metrics,
                     service.forwarder,
+                    interval_s=settings.forward_interval_sec,
                     rng=rng,
                 ),
                 critical=False,
@@ -317,9 +333,11 @@ async def run(
                     alert_outs,
                     service.alerts,
                     metrics,
+                    clock,
                     rules=alert_evaluator.alert_rules(settings),
                     history_hours=settings.oi_history_hours,
                     min_interval_s=settings.min_interval_sec,
+                    store=store,
                 ),
                 critical=False,
                 enabled=alerting,
@@ -391,6 +409,7 @@ async def run(
                     ),
                     refresh_s=settings.universe_refresh_sec,
                     liquidity_enabled=settings.oi_liquidity_job_enabled,
+                    seed=await _stored_liquid_set(store),
                 ),
                 critical=True,
             )
@@ -425,6 +444,7 @@ async def run(
                     store=store,
                     ingest=ingest_tx,
                     api_key=settings.volspike_api_key,
+                    allowed_origins=settings.allowed_origins,
                 )
                 binds = await start(
                     front,

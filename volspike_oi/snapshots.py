@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import attrs
 
+from volspike_oi.alerts import AlertGate
 from volspike_oi.history import OiHistory
 from volspike_oi.messages import OiAlert, OiSample, UniverseUpdate
 from volspike_oi.polling import PollPlan
@@ -59,11 +60,16 @@ class PollerStatus:
 
 @attrs.define
 class AlertState:
-    """Written by the alert evaluator: every symbol's ring-buffer history (read by the web API)."""
+    """Written by the alert evaluator: every symbol's ring-buffer history (read by the web API)
+    and the alert gate, both kept across the evaluator's restarts."""
 
     histories: dict[str, OiHistory] = attrs.Factory(dict)
     insufficient_baseline: int = 0
     """Samples judged without enough baseline samples (reported, never as 0 %)."""
+    gate: AlertGate = attrs.Factory(AlertGate)
+    """Cooldown and escalation state per (symbol, direction)."""
+    gate_restored: bool = False
+    """Whether the gate was restored from the stored alerts (once per process)."""
 
 
 @attrs.define
@@ -89,13 +95,16 @@ class TargetStatus:
     failed: int = 0
     """Requests that did not succeed: retried (5xx, timeout, transport) or refused (4xx)."""
     samples_sent: int = 0
+    """Readings in accepted snapshots (each snapshot carries every symbol again)."""
     alerts_sent: int = 0
+    snapshot_symbols: int = 0
+    """Symbols in the last snapshot the backend accepted (its whole OI cache)."""
     rejected: int = 0
     """Items in requests refused with a 4xx and dropped (they would never succeed)."""
     dropped: int = 0
-    """Buffered items dropped, oldest first, because the buffer bound was reached."""
+    """Waiting alerts dropped, oldest first, because the buffer bound was reached."""
     buffered: int = 0
-    """Samples and alerts waiting to be posted."""
+    """Alerts waiting to be posted, plus the readings of a snapshot whose post is retried."""
     last_error: str = ""
     last_success_at: float | None = None
     failing_since: float | None = None
@@ -108,7 +117,8 @@ class ForwarderStatus:
     targets: dict[str, TargetStatus] = attrs.Factory(dict)
     """By base URL, in the order configured (PROD first)."""
     skipped_without_price: int = 0
-    """Realtime samples not forwarded because their mark price (so USD value) is unknown."""
+    """Readings never forwarded: no positive mark price (so no USD value; the backend drops
+    markPrice <= 0) or a USD value of 0."""
 
 
 @attrs.define

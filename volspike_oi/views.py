@@ -191,7 +191,8 @@ class Samples:
 
 @attrs.frozen
 class OiAlertView:
-    """Seed 001 §5.3's alert, plus the baseline's sample count and the USD change."""
+    """Seed 001 §5.3's alert, plus the baseline's sample count and what a trader needs in USD:
+    the change, both levels and the mark price's own move over the same window."""
 
     symbol: str
     direction: Direction
@@ -212,6 +213,36 @@ class OiAlertView:
     )
     usd_change: float | None = attrs.field(
         metadata=described("absChange in USD, when a mark price was known.", json="usdChange")
+    )
+    baseline_usd: float | None = attrs.field(
+        default=None,
+        metadata=described(
+            "baseline × the baseline window's median mark price; null when no price was known.",
+            json="baselineUsd",
+        ),
+    )
+    current_usd: float | None = attrs.field(
+        default=None,
+        metadata=described(
+            "current × the mark price when it fired; null without a fresh price.",
+            json="currentUsd",
+        ),
+    )
+    mark_price_change_pct: float | None = attrs.field(
+        default=None,
+        metadata=described(
+            "The mark price's own move over the same window (0.02 is +2 %): OI up with the price "
+            "flat is new positions, not a repricing. Null when either price is unknown.",
+            json="markPriceChangePct",
+        ),
+    )
+    window_minutes: float | None = attrs.field(
+        default=None,
+        metadata=described(
+            "The baseline is the median of the window that starts this many minutes before "
+            "timestamp (OI_BASELINE_FROM_MIN); null for an ingested alert without it.",
+            json="windowMinutes",
+        ),
     )
 
 
@@ -278,6 +309,10 @@ def alert_view(alert: OiAlert) -> OiAlertView:
         source=alert.source,
         baseline_samples=alert.baseline_samples,
         usd_change=alert.usd_change,
+        baseline_usd=alert.baseline_usd,
+        current_usd=alert.current_usd,
+        mark_price_change_pct=alert.mark_price_change_pct,
+        window_minutes=alert.window_minutes,
     )
 
 

@@ -12,9 +12,16 @@ export interface ApiError {
   field?: string;
 }
 
-/** One symbol's reading in an ingest batch. */
+/**
+ * One symbol's reading in an ingest batch. Members not listed here are ignored, so senders may add
+ * their own (forward compatible).
+ */
 export interface OiIngestItem {
-  /** A USDT-M perpetual such as BTCUSDT (upper-cased by the server). */
+  [member: string]: unknown;
+  /**
+   * A USDT-M perpetual such as BTCUSDT or 币安人生USDT (upper-cased by the server): no whitespace or
+   * control characters.
+   */
   symbol: string;
   /** Open interest in contracts, ≥ 0. A JSON number or a decimal string ("123.45"). */
   openInterest: number | string;
@@ -24,26 +31,31 @@ export interface OiIngestItem {
    */
   openInterestUsd?: number | string | null;
   /**
-   * Mark price in USDT. An item without a price > 0 is listed in `rejected`, never stored as $0. A
-   * JSON number or a decimal string ("123.45").
+   * Mark price in USDT. An item without a price > 0 (absent, null, ≤ 0) is listed in `rejected`,
+   * never stored as $0. A JSON number or a decimal string ("123.45").
    */
-  markPrice: number | string;
+  markPrice?: number | string | null;
   /** Overrides the batch's source for this item. */
-  source?: "realtime" | "snapshot" | "snapshot_legacy";
+  source?: "realtime" | "snapshot" | "snapshot_legacy" | null;
 }
 
 /**
  * `POST /api/market/open-interest/ingest`: seed 000's 5-minute snapshot payload unchanged, or a
- * realtime batch (seed 001 §4.4, `source: "realtime"`).
+ * realtime batch (seed 001 §4.4, `source: "realtime"`). Members not listed here are ignored, so
+ * senders may add their own (forward compatible).
  */
 export interface LegacyOiSnapshotIngest {
+  [member: string]: unknown;
   data: OiIngestItem[];
-  /** When the batch was read; every item is stored at this time. */
+  /**
+   * When the batch was read; every item is stored at this time (at the server's time if this is
+   * more than 5 minutes ahead of it).
+   */
   timestamp: string;
   /** How many symbols the sender tried (informational, echoed back). */
   totalSymbols?: number | null;
-  /** Source of every item without its own; snapshot when absent. */
-  source?: "realtime" | "snapshot" | "snapshot_legacy";
+  /** Source of every item without its own; snapshot when absent or null. */
+  source?: "realtime" | "snapshot" | "snapshot_legacy" | null;
 }
 
 /** A well-formed item that was not stored (bad price, unknown symbol, duplicate). */
@@ -67,12 +79,22 @@ export interface OiIngestResult {
   totalSymbols: number | null;
 }
 
-/** `POST /api/open-interest-alerts/ingest`: seed 001 §5.3's alert payload. */
+/**
+ * `POST /api/open-interest-alerts/ingest`: seed 001 §5.3's alert payload, with optional context
+ * members. Members not listed here are ignored, so senders may add their own (forward compatible).
+ */
 export interface OiAlertIngest {
-  /** A USDT-M perpetual such as BTCUSDT (upper-cased by the server). */
+  [member: string]: unknown;
+  /**
+   * A USDT-M perpetual such as BTCUSDT or 币安人生USDT (upper-cased by the server): no whitespace or
+   * control characters.
+   */
   symbol: string;
   direction: "UP" | "DOWN";
-  /** Baseline open interest in contracts, > 0. A JSON number or a decimal string ("123.45"). */
+  /**
+   * Baseline open interest in contracts, > 0 (the change is relative to it). A JSON number or a
+   * decimal string ("123.45").
+   */
   baseline: number | string;
   /** Open interest in contracts now. A JSON number or a decimal string ("123.45"). */
   current: number | string;
@@ -82,10 +104,30 @@ export interface OiAlertIngest {
   pctChange: number | string;
   /** current − baseline, in contracts. A JSON number or a decimal string ("123.45"). */
   absChange: number | string;
-  /** When the alert fired. */
+  /** When the alert fired (the server's time if more than 5 minutes ahead of it). */
   timestamp: string;
-  /** Who raised it; external when absent. */
+  /** Who raised it: 1–64 characters, no control characters; external when absent. */
   source?: string;
+  /**
+   * baseline valued at the baseline window's mark price, > 0; null when unknown. A JSON number or a
+   * decimal string ("123.45").
+   */
+  baselineUsd?: number | string | null;
+  /**
+   * current valued at the mark price when it fired, > 0; null when unknown. A JSON number or a
+   * decimal string ("123.45").
+   */
+  currentUsd?: number | string | null;
+  /**
+   * The mark price's move over the same window: 0.02 is +2 %. A JSON number or a decimal string
+   * ("123.45").
+   */
+  markPriceChangePct?: number | string | null;
+  /**
+   * The baseline window started this many minutes before timestamp, > 0. A JSON number or a decimal
+   * string ("123.45").
+   */
+  windowMinutes?: number | string | null;
 }
 
 export interface OiAlertIngestResult {
@@ -219,7 +261,10 @@ export interface Samples {
   samples: OiStoredSample[];
 }
 
-/** Seed 001 §5.3's alert, plus the baseline's sample count and the USD change. */
+/**
+ * Seed 001 §5.3's alert, plus the baseline's sample count and what a trader needs in USD: the
+ * change, both levels and the mark price's own move over the same window.
+ */
 export interface OiAlert {
   symbol: string;
   direction: "UP" | "DOWN";
@@ -239,6 +284,20 @@ export interface OiAlert {
   baselineSamples: number;
   /** absChange in USD, when a mark price was known. */
   usdChange: number | null;
+  /** baseline × the baseline window's median mark price; null when no price was known. */
+  baselineUsd: number | null;
+  /** current × the mark price when it fired; null without a fresh price. */
+  currentUsd: number | null;
+  /**
+   * The mark price's own move over the same window (0.02 is +2 %): OI up with the price flat is new
+   * positions, not a repricing. Null when either price is unknown.
+   */
+  markPriceChangePct: number | null;
+  /**
+   * The baseline is the median of the window that starts this many minutes before timestamp
+   * (OI_BASELINE_FROM_MIN); null for an ingested alert without it.
+   */
+  windowMinutes: number | null;
 }
 
 /** `GET /api/open-interest-alerts`. */
@@ -463,10 +522,19 @@ export interface Endpoints {
       200: FrontendOpenInterest;
     };
   };
-  /** The latest reading of every symbol, with prices, times and source. */
+  /** The latest reading of every symbol (or of one), with prices, times and source. */
   "GET /api/market/open-interest/latest": {
+    query: {
+      /**
+       * Only this symbol: `data` holds its fresh reading, or nothing while it has none; an unknown
+       * symbol is a 404.
+       */
+      symbol?: string;
+    };
     responses: {
       200: LatestOpenInterest;
+      400: ApiError;
+      404: ApiError;
     };
   };
   /** The liquid symbols polled in realtime, thresholds and intervals. */
@@ -491,6 +559,7 @@ export interface Endpoints {
     responses: {
       200: Samples;
       400: ApiError;
+      404: ApiError;
     };
   };
   /** Recent open interest alerts, newest first. */

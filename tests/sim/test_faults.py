@@ -8,8 +8,13 @@ Rules:
 - latency_ms: every answer comes that much simulated time later.
 - malformed_rate: a 200 whose body is cut short (not valid JSON).
 - background weight ("another process on the same IP") is spread evenly over each minute: it
-  shows in X-MBX-USED-WEIGHT-1M and shrinks what we may spend.
-- /_sim/ban and /_sim/throttle refuse every request (418 / 429) for the given seconds.
+  shows in X-MBX-USED-WEIGHT-1M and shrinks what we may spend; a burst of it can land at one
+  second of every minute instead.
+- /_sim/ban and /_sim/throttle refuse every request (418 / 429) for the given seconds; with
+  `retry_after` false (or the `retry_after` fault off) no Retry-After header is sent, and only the
+  -1003 body names the ban's end in epoch ms, as USDⓈ-M may answer.
+- /_sim/firewall: for the given seconds the CDN answers every REST request itself, 403 with
+  CloudFront's HTML "Request blocked" page or 451 (a restricted location); no weight is counted.
 - POST /_sim/faults changes faults at runtime, strictly validated; GET reflects them; a scenario
   "faults" event switches them at its simulated time.
 """
@@ -171,6 +176,19 @@ async def test_background_weight_can_be_changed_at_runtime(
     assert response.headers[WEIGHT] == "501"
 
 
+async def test_a_background_burst_lands_at_its_second_of_every_minute(
+    make_sim: Callable[..., BinanceSim], autojump_clock: trio.abc.Clock
+) -> None:
+    sim = make_sim()
+    async with in_process(sim) as client:
+        await client.post("/_sim/faults", json={"background_burst_weight": 600})
+        seen = []
+        for at_ms in (49_999, 50_000, 60_000, 110_000):
+            await sleep_until_ms(sim, START_MS + at_ms)
+            seen.append(int((await client.get(OI, params=BTC)).headers[WEIGHT]))
+    assert seen == [1, 602, 1, 602]
+
+
 # -- forced ban and throttle -----------------------------------------------------------------------
 
 
@@ -210,6 +228,62 @@ async def test_sim_throttle_answers_429_until_it_ends(
     for response, at_s in zip(refused, (0, 15, 29.999), strict=True):
         assert int(response.headers["Retry-After"]) >= 30 - at_s
     assert after.status_code == 200
+
+
+async def test_a_ban_without_retry_after_names_its_end_only_in_the_body(
+    make_sim: Callable[..., BinanceSim], autojump_clock: trio.abc.Clock
+) -> None:
+    sim = make_sim()
+    async with in_process(sim) as client:
+        ordered = await client.post("/_sim/ban", json={"seconds": 60, "retry_after": False})
+        await sleep_until_ms(sim, START_MS + 10_000)
+        banned = await client.get(OI, params=BTC)
+        await sleep_until_ms(sim, START_MS + 60_000)
+        after = await client.get(OI, params=BTC)
+    assert ordered.json() == {"until": START_MS + 60_000}
+    assert banned.status_code == 418
+    assert "Retry-After" not in banned.headers
+    assert banned.json() == {
+        "code": -1003,
+        "msg": f"Way too many requests; IP banned until {START_MS + 60_000}. "
+        "Please use the websocket for live updates to avoid bans.",
+    }
+    assert after.status_code == 200
+
+
+@pytest.mark.parametrize("status", [403, 451])
+async def test_a_firewall_block_answers_every_rest_request_for_its_seconds_at_no_weight(
+    make_sim: Callable[..., BinanceSim], autojump_clock: trio.abc.Clock, status: int
+) -> None:
+    sim = make_sim()
+    async with in_process(sim) as client:
+        ordered = await client.post("/_sim/firewall", json={"seconds": 30, "status": status})
+        blocked = [await client.get(path, params=query) for path, query in REST_REQUESTS]
+        await sleep_until_ms(sim, START_MS + 29_999)
+        last = await client.get(OI, params=BTC)
+        await sleep_until_ms(sim, START_MS + 30_000)
+        after = await client.get(OI, params=BTC)
+    assert ordered.json() == {"until": START_MS + 30_000}
+    assert {r.status_code for r in [*blocked, last]} == {status}
+    assert all(WEIGHT not in r.headers for r in blocked)
+    if status == 403:
+        assert blocked[0].headers["Content-Type"] == "text/html"
+        assert b"Request blocked" in blocked[0].content
+        assert b"cloudfront" in blocked[0].content.lower()
+    else:
+        assert "restricted location" in blocked[0].json()["msg"]
+    assert after.status_code == 200
+    assert after.headers[WEIGHT] == "1"  # the blocked requests never reached the exchange
+    assert sim.stats.by_status[status] == len(REST_REQUESTS) + 1
+
+
+async def test_a_firewall_status_other_than_403_or_451_is_refused(
+    sim_client: tuple[BinanceSim, httpx.AsyncClient], autojump_clock: trio.abc.Clock
+) -> None:
+    _, client = sim_client
+    response = await client.post("/_sim/firewall", json={"seconds": 30, "status": 500})
+    assert response.status_code == 400
+    assert "status" in response.json()["msg"]
 
 
 # -- /_sim/faults and scenario events --------------------------------------------------------------

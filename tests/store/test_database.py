@@ -5,16 +5,20 @@ reads, and the async face under trio."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterator
 from decimal import Decimal
 
+import attrs
 import psycopg
 import pytest
 
-from volspike_oi.messages import LiquidMember, OiAlert, OiSample, UniverseUpdate
+from volspike_oi.messages import ALERT_SOURCE, LiquidMember, OiAlert, OiSample, UniverseUpdate
 from volspike_oi.store.database import (
     PostgresStore,
     connect,
+    last_alerts,
+    read_alerts,
     recent_samples,
     sample_row,
     write_batch,
@@ -232,6 +236,48 @@ def test_alerts_differing_in_direction_or_time_are_all_stored(db: psycopg.Connec
     assert count(db, "open_interest_alerts") == 3
 
 
+def test_an_alerts_context_is_stored_and_read_back(db: psycopg.Connection) -> None:
+    full = attrs.evolve(
+        alert(),
+        baseline_usd=64_240_600.25,
+        current_usd=66_214_231.5,
+        mark_price_change_pct=0.0125,
+        window_minutes=60.0,
+    )
+    write_batch(db, WriteBatch(alerts=[full]))
+    (view,) = read_alerts(db, None, 10)
+    assert (view.baseline_usd, view.current_usd) == (64_240_600.25, 66_214_231.5)
+    assert (view.mark_price_change_pct, view.window_minutes) == (0.0125, 60.0)
+
+
+def test_an_alert_without_context_reads_back_null_never_zero(db: psycopg.Connection) -> None:
+    write_batch(db, WriteBatch(alerts=[OiAlert("BTCUSDT", "DOWN", 10, 9, -0.1, -1, T0, 3)]))
+    (view,) = read_alerts(db, None, 10)
+    assert (view.baseline_usd, view.current_usd, view.mark_price_change_pct) == (None,) * 3
+    assert view.window_minutes is None
+
+
+def gate_key(a: OiAlert) -> tuple[str, str, float, float, float]:
+    """What the alert gate is restored from."""
+    return a.symbol, a.direction, a.timestamp, a.current, a.baseline
+
+
+def test_last_alerts_gives_the_newest_per_symbol_and_direction_of_one_source(
+    db: psycopg.Connection,
+) -> None:
+    older, newer = alert(at=T0), alert(at=T0 + 600)
+    down = alert(direction="DOWN", at=T0 + 60)
+    eth = alert("ETHUSDT", at=T0 + 5)
+    ingested = attrs.evolve(alert("SOLUSDT", at=T0 + 5), source="external")
+    before = alert("XRPUSDT", at=T0 - 1)
+    write_batch(db, WriteBatch(alerts=[older, newer, down, eth, ingested, before]))
+    assert [gate_key(a) for a in last_alerts(db, T0, ALERT_SOURCE)] == [
+        gate_key(down),
+        gate_key(newer),
+        gate_key(eth),
+    ]
+
+
 def test_an_alert_without_a_usd_change_stores_null(db: psycopg.Connection) -> None:
     write_batch(db, WriteBatch(alerts=[OiAlert("BTCUSDT", "DOWN", 10, 9, -0.1, -1, T0, 3)]))
     stored = db.execute("SELECT usd_change FROM open_interest_alerts").fetchone()
@@ -338,14 +384,23 @@ def test_recent_samples_gives_epoch_seconds_and_contracts_per_symbol_oldest_firs
     ]
     write_batch(db, WriteBatch(samples=samples))
     assert recent_samples(db, T0) == {
-        "BTCUSDT": [(T0, 100.0), (T0 + 5, 101.25)],
-        "ETHUSDT": [(T0 + 10, 2000.5)],
+        "BTCUSDT": [(T0, 100.0, 64210.5), (T0 + 5, 101.25, 64210.5)],
+        "ETHUSDT": [(T0 + 10, 2000.5, 64210.5)],
     }
+
+
+def test_recent_samples_give_nan_for_a_sample_without_a_mark_price(db: psycopg.Connection) -> None:
+    write_batch(db, WriteBatch(samples=[sample(mark=None, usd=None)]))
+    ((t, contracts, mark),) = recent_samples(db, T0)["BTCUSDT"]
+    assert (t, contracts) == (T0, 95744.938)
+    assert math.isnan(mark)
 
 
 def test_recent_samples_leaves_out_samples_before_since(db: psycopg.Connection) -> None:
     write_batch(db, WriteBatch(samples=[sample(at=T0 - 0.5), sample(at=T0), sample(at=T0 + 1)]))
-    assert recent_samples(db, T0) == {"BTCUSDT": [(T0, 95744.938), (T0 + 1, 95744.938)]}
+    assert recent_samples(db, T0) == {
+        "BTCUSDT": [(T0, 95744.938, 64210.5), (T0 + 1, 95744.938, 64210.5)]
+    }
 
 
 def test_recent_samples_of_an_empty_store_is_empty(db: psycopg.Connection) -> None:
@@ -358,10 +413,15 @@ def test_recent_samples_of_an_empty_store_is_empty(db: psycopg.Connection) -> No
 async def test_postgres_store_migrates_writes_and_reads_back_under_trio(pg_uri: str) -> None:
     store = PostgresStore(pg_uri)
     try:
-        assert await store.migrate() == 1
+        assert await store.migrate() == 2
         batch = WriteBatch(samples=[sample(at=T0), sample(at=T0 + 5)], alerts=[alert()])
         assert await store.write(batch) == 2
         assert await store.write(batch) == 0
-        assert await store.recent_samples(T0) == {"BTCUSDT": [(T0, 95744.938), (T0 + 5, 95744.938)]}
+        assert await store.recent_samples(T0) == {
+            "BTCUSDT": [(T0, 95744.938, 64210.5), (T0 + 5, 95744.938, 64210.5)]
+        }
+        assert [gate_key(a) for a in await store.last_alerts(T0, ALERT_SOURCE)] == [
+            gate_key(alert())
+        ]
     finally:
         await store.aclose()

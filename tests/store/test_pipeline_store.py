@@ -45,9 +45,8 @@ async def test_a_60_s_database_outage_loses_no_sample_and_doubles_none(
     assert stored_rows(pg_uri) == produced
 
 
-async def test_a_restarted_service_can_alert_at_once_from_stored_history(pg_uri: str):
-    symbol = "LINKUSDT"
-    # What the simulator will show at its start; the stored hour sits 12 % lower.
+def store_an_hour_12_pct_lower(pg_uri: str, symbol: str) -> None:
+    """The hour before the simulator's start, 12 % under what it will show for `symbol`."""
     probe = BinanceSim(SimSettings(start_ms=START_MS, symbols=120))
     current = probe.market.symbols[symbol].open_interest
     with connect(pg_uri) as conn:
@@ -63,6 +62,13 @@ async def test_a_restarted_service_can_alert_at_once_from_stored_history(pg_uri:
                 ts = dt.datetime.fromtimestamp(START_MS / 1000 - 3600 + 10 * k, tz=dt.UTC)
                 copy.write_row((symbol, ts, round(current / 1.12, 3), "realtime"))
         conn.execute("SELECT 1")
+
+
+async def test_a_restarted_service_can_alert_at_once_from_stored_history_and_not_twice(
+    pg_uri: str,
+):
+    symbol = "LINKUSDT"
+    store_an_hour_12_pct_lower(pg_uri, symbol)
     store = PostgresStore(pg_uri)
     async with trio.open_nursery() as nursery:
         stack = await start_stack(nursery, sim={"symbols": 120}, env=NO_STREAM, store=store)
@@ -76,6 +82,17 @@ async def test_a_restarted_service_can_alert_at_once_from_stored_history(pg_uri:
     with psycopg.connect(pg_uri) as conn:
         rows = conn.execute("SELECT symbol, direction FROM open_interest_alerts").fetchall()
     assert rows == [(symbol, "UP")]
+
+    # Issue 10: another restart restores the alert gate from the store. LINK's +12 % is still
+    # over the threshold, but it was alerted: held (cooldown), not alerted again.
+    async with trio.open_nursery() as nursery:
+        again = await start_stack(nursery, sim={"symbols": 120}, env=NO_STREAM, store=store)
+        held = m.alerts_suppressed("cooldown")
+        await wait_until(lambda: again.service.metrics.get(held) >= 1, 30)
+        nursery.cancel_scope.cancel()
+    assert again.recorder.alerts == []
+    with psycopg.connect(pg_uri) as conn:
+        assert conn.execute("SELECT count(*) FROM open_interest_alerts").fetchone() == (1,)
     await store.aclose()
 
 

@@ -82,9 +82,31 @@ def count(conn: psycopg.Connection, table: str) -> int:
 # --- migrations ---------------------------------------------------------------------------
 
 
-def test_migrate_on_an_empty_database_reaches_version_1(conn: psycopg.Connection) -> None:
-    assert migrate(conn) == 1
-    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+NEWEST = 2
+"""schema.sql is version 1; 0002_alert_context.sql adds the alerts' USD context columns."""
+
+
+def test_migrate_on_an_empty_database_reaches_the_newest_version(conn: psycopg.Connection) -> None:
+    assert migrate(conn) == NEWEST
+    assert conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall() == [
+        (1,),
+        (2,),
+    ]
+
+
+def test_migration_2_adds_the_alert_context_columns_nullable(conn: psycopg.Connection) -> None:
+    migrate(conn)
+    columns = conn.execute(
+        "SELECT column_name, is_nullable FROM information_schema.columns "
+        "WHERE table_name = 'open_interest_alerts' AND column_name = ANY(%s)",
+        (["baseline_usd", "current_usd", "mark_price_change_pct", "window_minutes"],),
+    ).fetchall()
+    assert sorted(columns) == [
+        ("baseline_usd", "YES"),
+        ("current_usd", "YES"),
+        ("mark_price_change_pct", "YES"),
+        ("window_minutes", "YES"),
+    ]
 
 
 def test_migrate_creates_every_table_of_schema_sql(conn: psycopg.Connection) -> None:
@@ -101,7 +123,7 @@ def test_migrating_again_changes_nothing_and_keeps_the_data(db: psycopg.Connecti
     before = catalogue(db)
     versions = db.execute("SELECT * FROM schema_version").fetchall()
 
-    assert migrate(db) == 1
+    assert migrate(db) == NEWEST
 
     assert catalogue(db) == before
     assert db.execute("SELECT * FROM schema_version").fetchall() == versions
@@ -128,9 +150,12 @@ def test_two_concurrent_migrations_both_succeed(pg_uri: str) -> None:
         t.join(timeout=30)
 
     assert errors == []
-    assert versions == [1, 1]
+    assert versions == [NEWEST, NEWEST]
     with connect(pg_uri) as c:
-        assert c.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert c.execute("SELECT version FROM schema_version ORDER BY version").fetchall() == [
+            (1,),
+            (2,),
+        ]
 
 
 # --- partitions ---------------------------------------------------------------------------
@@ -235,7 +260,7 @@ def run_db(pg_uri: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_db_migrate_prints_the_schema_version_and_exits_0(pg_uri: str) -> None:
     done = run_db(pg_uri, "migrate")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "schema at version 1"
+    assert done.stdout.strip() == f"schema at version {NEWEST}"
 
 
 def test_db_retention_drops_partitions_older_than_the_days_kept_and_exits_0(pg_uri: str) -> None:

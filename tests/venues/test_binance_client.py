@@ -30,7 +30,14 @@ from hypothesis import strategies as st
 from tests.conftest import START_MS
 from tests.sim.conftest import MakeSim
 from volspike_oi import metrics as m
-from volspike_oi.budget import MINUTE_S, Lane, WeightBudget
+from volspike_oi.budget import (
+    BAN_END_MARGIN_S,
+    FIREWALL_FIRST_HOLD_S,
+    MINUTE_S,
+    PROBE_WAIT_S,
+    Lane,
+    WeightBudget,
+)
 from volspike_oi.clock import WallClock
 from volspike_oi.metrics import Metrics
 from volspike_oi.sim.binance import BinanceSim, SimTransport
@@ -46,6 +53,7 @@ from volspike_oi.venues.binance.decode import (
     OpenInterestHistRow,
     PremiumIndex,
     Ticker24h,
+    banned_until_ms,
 )
 from volspike_oi.venues.binance.errors import (
     DecodeError,
@@ -285,6 +293,76 @@ async def test_a_request_whose_start_falls_in_a_new_hold_is_not_sent(
     assert isinstance(error, RateLimited)
     assert error.hold_until == until
     assert r.transport.sent == []
+
+
+async def test_a_418_without_retry_after_holds_until_the_ban_end_in_its_body_then_probes_once(
+    rig: Callable[..., Rig], make_sim: MakeSim, autojump_clock: trio.abc.Clock
+):
+    sim = make_sim()
+    sim.ban_all(60, retry_after=False)
+    r = sim_rig(rig, sim)
+    with pytest.raises(RateLimited):
+        await r.client.ticker_24h_all()
+    assert r.budget.hold_until == pytest.approx(START_MS / 1000 + 60 + BAN_END_MARGIN_S)
+    assert r.budget.hold_reason == "binance_ban"
+    assert "banned until" in r.budget.hold_detail
+    got: list[object] = []
+
+    async def fetch(symbol: str) -> None:
+        got.append(await r.client.open_interest(symbol))
+
+    async with trio.open_nursery() as nursery:
+        for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
+            nursery.start_soon(fetch, symbol)
+    probe, *rest = r.transport.sent[1:]
+    assert probe[0] == pytest.approx(r.budget.hold_until)  # one request at the ban's end...
+    assert all(at >= probe[0] + PROBE_WAIT_S for at, _ in rest)  # ...the others after its answer
+    assert len(got) == 3
+    assert r.metrics.get(m.PROBES) == 1
+    assert r.budget.hold_reason == ""
+
+
+@pytest.mark.parametrize(("status", "metric"), [(403, m.HTTP_403), (451, m.HTTP_451)])
+async def test_a_firewall_answer_holds_every_lane_at_once_and_names_the_firewall(
+    rig: Callable[..., Rig],
+    make_sim: MakeSim,
+    autojump_clock: trio.abc.Clock,
+    caplog: pytest.LogCaptureFixture,
+    status: int,
+    metric: str,
+):
+    sim = make_sim()
+    sim.firewall(30, status)
+    r = sim_rig(rig, sim)
+    with pytest.raises(RateLimited) as caught:
+        await r.client.premium_index_all()
+    assert caught.value.status == status
+    assert len(r.transport.sent) == 1  # not retried as "not JSON"
+    assert r.metrics.get(metric) == 1
+    assert r.metrics.get(m.holds("binance_firewall")) == 1
+    assert r.budget.hold_reason == "binance_firewall"
+    assert r.budget.hold_until == pytest.approx(r.clock.now() + FIREWALL_FIRST_HOLD_S)
+    assert "firewall" in caplog.text
+    while True:  # each call waits out the hold and probes; backoff doubles until the block ends
+        try:
+            await r.client.open_interest("BTCUSDT")
+            break
+        except RateLimited:
+            pass
+    sent = [at - START_MS / 1000 for at, _ in r.transport.sent]
+    assert sent == pytest.approx([0, 2, 6, 14, 30])
+    assert r.budget.hold_reason == ""
+
+
+@given(st.integers(10**12, 10**13))
+def test_the_ban_end_is_read_from_the_418_body(ms: int) -> None:
+    body = (
+        f'{{"code":-1003,"msg":"Way too many requests; IP banned until {ms}. '
+        'Please use the websocket for live updates to avoid bans."}'
+    )
+    assert banned_until_ms(body.encode()) == ms
+    assert banned_until_ms(b"<html>Request blocked</html>") is None
+    assert banned_until_ms(b'{"code":-1003,"msg":"Too many requests"}') is None
 
 
 # -- retried failures -----------------------------------------------------------------------------

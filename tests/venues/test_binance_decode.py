@@ -108,7 +108,12 @@ def test_the_live_open_interest_hist_row_decodes_with_an_integer_timestamp():
         OpenInterestHistRow,
         "openInterestHist",
     )
-    assert row == OpenInterestHistRow("BTCUSDT", Decimal("106289.69300000"), 1789478400000)
+    assert row == OpenInterestHistRow(
+        "BTCUSDT",
+        Decimal("106289.69300000"),
+        1789478400000,
+        Decimal("8175197334.30990000"),
+    )
 
 
 def test_the_docs_example_of_open_interest_hist_is_refused_for_its_string_timestamp():

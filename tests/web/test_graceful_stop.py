@@ -21,6 +21,7 @@ from volspike_oi.clock import WallClock
 from volspike_oi.config import Settings
 from volspike_oi.envconfig import load
 from volspike_oi.mark_book import MarkPriceBook
+from volspike_oi.messages import LiquidMember, OiAlert
 from volspike_oi.metrics import Metrics
 from volspike_oi.service import Service
 from volspike_oi.store.protocol import WriteBatch
@@ -46,13 +47,19 @@ class SlowStore:
     async def prepare_partitions(self, now: float, days_ahead: int) -> None:
         return None
 
-    async def recent_samples(self, since: float) -> dict[str, list[tuple[float, float]]]:
+    async def recent_samples(self, since: float) -> dict[str, list[tuple[float, float, float]]]:
         return {}
+
+    async def last_alerts(self, since: float, source: str) -> list[OiAlert]:
+        return []
 
     async def samples(self, symbol: str, since: float | None, limit: int) -> list[OiStoredSample]:
         return []
 
     async def alerts(self, symbol: str | None, limit: int) -> list[OiAlertView]:
+        return []
+
+    async def liquid_members(self) -> list[LiquidMember]:
         return []
 
 

@@ -47,6 +47,7 @@ from volspike_oi.web.contract import WS_HEARTBEAT_S
 from volspike_oi.web.hub import Hub
 from volspike_oi.web.ingest import parse_alert_ingest, parse_oi_ingest
 from volspike_oi.web.openapi import SPEC
+from volspike_oi.web.query import MAX_WHOLE_NUMBER
 from volspike_oi.web.typescript import HTTP_METHODS, OUTPUT, render
 from volspike_oi.web.ws_ops import apply_op
 from volspike_oi.wire import to_json
@@ -78,6 +79,8 @@ KNOWN_KEYWORDS = {
     "pattern",
     "minimum",
     "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
     "minLength",
     "maxLength",
     "minItems",
@@ -134,6 +137,10 @@ def problems(value: Any, schema: dict[str, Any], where: str = "$") -> list[str]:
             out.append(f"{where}: {value} < minimum {schema['minimum']}")
         if "maximum" in schema and value > schema["maximum"]:
             out.append(f"{where}: {value} > maximum {schema['maximum']}")
+        if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
+            out.append(f"{where}: {value} ≤ exclusiveMinimum {schema['exclusiveMinimum']}")
+        if "exclusiveMaximum" in schema and value >= schema["exclusiveMaximum"]:
+            out.append(f"{where}: {value} ≥ exclusiveMaximum {schema['exclusiveMaximum']}")
     if isinstance(value, list):
         if len(value) < schema.get("minItems", 0) or len(value) > schema.get("maxItems", 1e18):
             out.append(f"{where}: {len(value)} items is out of bounds")
@@ -498,15 +505,17 @@ def test_query_limits_are_those_the_handlers_enforce() -> None:
 
     samples = params("/api/market/open-interest/samples")
     assert samples["symbol"]["required"] is True
+    # Any whole number the server can read is allowed; beyond the cap it serves the cap.
     assert samples["limit"]["schema"] == {
         "type": "integer",
         "minimum": 1,
-        "maximum": 5000,
+        "maximum": MAX_WHOLE_NUMBER,
         "default": 100,
     }
+    assert "served as 5000" in samples["limit"]["description"]
     alerts = params("/api/open-interest-alerts")
     assert alerts["symbol"]["required"] is False
-    assert alerts["limit"]["schema"]["maximum"] == 1000
+    assert "served as 1000" in alerts["limit"]["description"]
     assert alerts["limit"]["schema"]["default"] == 50
 
 
@@ -580,7 +589,8 @@ def test_stored_rows_fit_OiStoredSample_and_OiAlert() -> None:
         assert_matches(to_json(row), "OiStoredSample")
     alerts = Rows(
         [
-            ("BTCUSDT", "UP", Decimal(1), Decimal(2), Decimal(1), Decimal(1), ts, "x", 0, None),
+            ("BTCUSDT", "UP", Decimal(1), Decimal(2), Decimal(1), Decimal(1), ts, "x", 0, None)
+            + (None,) * 4,
             (
                 "BTCUSDT",
                 "DOWN",
@@ -592,6 +602,10 @@ def test_stored_rows_fit_OiStoredSample_and_OiAlert() -> None:
                 "y",
                 9,
                 5.0,
+                Decimal("166168.6"),
+                Decimal("83084.3"),
+                Decimal("-0.004"),
+                Decimal(60),
             ),
         ]
     )
@@ -621,7 +635,7 @@ async def test_ingest_and_every_read_route_answer_what_the_spec_says(
     example = operation("/api/open-interest-alerts/ingest", "post")["requestBody"]["content"][
         "application/json"
     ]["examples"]["alert"]["value"]
-    # Fired one minute ago: an alert from the future (more than 5 min ahead) is refused.
+    # Fired one minute ago (a time more than 5 min ahead would be taken as the server's now).
     raised = {
         **example,
         "symbol": "ethusdt",

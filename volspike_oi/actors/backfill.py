@@ -10,6 +10,7 @@ symbol that has no history yet.
 from __future__ import annotations
 
 import logging
+import math
 
 import trio
 
@@ -20,6 +21,7 @@ from volspike_oi.metrics import Metrics
 from volspike_oi.snapshots import AlertState
 from volspike_oi.store.protocol import StoreReader
 from volspike_oi.venues.binance.client import BinanceClient
+from volspike_oi.venues.binance.decode import OpenInterestHistRow
 from volspike_oi.venues.binance.errors import ExchangeError
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,15 @@ symbol."""
 PAUSE_S = 30.0
 WARM_START_S = 65 * 60
 """Samples loaded from Postgres at start: the 60–30 min baseline window and a margin."""
+
+
+def hist_sample(row: OpenInterestHistRow) -> tuple[float, float, float]:
+    """(epoch seconds, contracts, mark price): the price is the row's USD value per contract,
+    NaN when the row has no value (never 0)."""
+    contracts = float(row.sum_open_interest)
+    value = row.sum_open_interest_value
+    mark = float(value) / contracts if value is not None and value > 0 < contracts else math.nan
+    return row.timestamp_ms / 1000, contracts, mark
 
 
 def needs_backfill(state: AlertState, symbol: str, now: float) -> bool:
@@ -76,9 +87,7 @@ async def run(
                 continue
             failures = 0
             metrics.inc(m.BACKFILL_CALLS)
-            samples = tuple(
-                sorted((r.timestamp_ms / 1000, float(r.sum_open_interest)) for r in rows)
-            )
+            samples = tuple(sorted(hist_sample(r) for r in rows))
             await out.send(HistoryBackfill(symbol, samples, "openInterestHist"))
 
 

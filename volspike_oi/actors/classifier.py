@@ -3,13 +3,16 @@
 Applies the hysteresis of `universe.classify` to the tracked perpetuals and sends a
 `UniverseUpdate` to every subscriber (the OI poller first). A new set of tracked perpetuals is
 classified at once, so a symbol that stops trading leaves every downstream set without waiting
-for the next refresh.
+for the next refresh. After a restart it starts from the stored liquid set (`seed`), so a symbol
+between the exit and enter thresholds keeps its membership and its `entered_at`, and one that
+has fallen below the exit threshold meanwhile leaves with an exit event.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 
 import trio
 
@@ -33,11 +36,13 @@ async def run(
     thresholds: Thresholds,
     refresh_s: float,
     liquidity_enabled: bool = True,
+    seed: Sequence[LiquidMember] = (),
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     task_status.started()
     tracked: frozenset[str] | None = None
-    members: dict[str, LiquidMember] = {}
+    # With the liquidity job off there is no liquid set to keep: the flag means none at all.
+    members = {m.symbol: m for m in seed} if liquidity_enabled else {}
     volumes: dict[str, float] = {}
     next_ticker_at = -math.inf
     while True:

@@ -39,9 +39,10 @@ async def _stream_once(url: str, book: MarkPriceBook, clock: WallClock, metrics:
     opened = clock.now()
 
     def on_frame(frame: MarkPriceFrame) -> None:
+        received_at = clock.now()
         for row in frame.data:
             if row.symbol_type == 1:
-                book.update(row.symbol, row.mark_price, row.event_ms / 1000)
+                book.update(row.symbol, row.mark_price, row.event_ms / 1000, received_at)
         book.last_stream_frame_at = clock.now()
         metrics.inc(m.MARK_STREAM_FRAMES)
 
@@ -88,8 +89,9 @@ async def _rest_fallback(
             except ExchangeError as exc:
                 log.warning("premiumIndex fallback failed: %s", exc)
             else:
+                received_at = clock.now()
                 for row in rows:
-                    book.update(row.symbol, row.mark_price, row.time_ms / 1000)
+                    book.update(row.symbol, row.mark_price, row.time_ms / 1000, received_at)
                 book.last_rest_refresh_at = clock.now()
                 metrics.inc(m.MARK_REST_FALLBACKS)
         await trio.sleep(1.0)

@@ -72,13 +72,19 @@ def status_figures(
     }
 
 
-def format_line(f: dict[str, Any]) -> str:
+def format_line(f: dict[str, Any], hold_reason: str = "", hold_detail: str = "") -> str:
+    """The status line; `hold_reason`/`hold_detail` (the budget's) name a hold under way, be it
+    a ban, the firewall or the rate limit, until the probe after it is answered."""
+
     def secs(v: float | None) -> str:
         return "-" if v is None else f"{v:.1f}s"
 
     errors = " ".join(f"{k}:{v:.0f}" for k, v in f["errors_per_min"].items())
     fits = "" if f["interval_fits"] in (True, None) else " budget-bound"
     hold = f" | HOLD {f['hold_s']:.0f}s" if f["hold_s"] > 0 else ""
+    if hold_reason:
+        why = f"{hold_reason}, {hold_detail}" if hold_detail else hold_reason
+        hold = f" | HOLD {f['hold_s']:.0f}s ({why})" if hold else f" | PROBING ({why})"
     store = f["store"]
     if store is not None:
         down = "" if store["down_s"] is None else f", DATABASE DOWN {store['down_s']:.0f}s"
@@ -129,5 +135,5 @@ async def run(
             )
             previous = current
             status.last_minute = figures
-            status.line = format_line(figures)
+            status.line = format_line(figures, budget.hold_reason, budget.hold_detail)
             log.info("%s", status.line)

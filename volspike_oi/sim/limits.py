@@ -38,9 +38,11 @@ class _IpState:
     bans: int = 0
 
 
-def background_weight(per_min: int, now_ms: int) -> int:
-    """Weight "another process on the same IP" has spent so far in this minute (evenly spread)."""
-    return per_min * (now_ms % MINUTE_MS) // MINUTE_MS
+def background_weight(per_min: int, now_ms: int, burst: int = 0, burst_at_ms: int = 0) -> int:
+    """Weight "another process on the same IP" has spent so far in this minute: `per_min` evenly
+    spread, plus `burst` all at once `burst_at_ms` into every minute."""
+    into_minute = now_ms % MINUTE_MS
+    return per_min * into_minute // MINUTE_MS + (burst if into_minute >= burst_at_ms else 0)
 
 
 @attrs.define
@@ -51,6 +53,10 @@ class IpWeightLimiter:
     """Requests refused with 429 within one minute after which the IP is banned (418)."""
     background_per_min: int = 0
     """Weight per minute spent by another process on the same IP."""
+    background_burst: int = 0
+    """Weight another process on the same IP spends at once, `background_burst_at_ms` into every
+    minute (on the exchange's clock)."""
+    background_burst_at_ms: int = 50_000
     forced_until_ms: int = 0
     """Until then every request is refused with 429 (simulated throttling by the exchange)."""
     banned_all_until_ms: int = 0
@@ -64,12 +70,17 @@ class IpWeightLimiter:
             state.window_ms, state.used, state.refused_in_window = window, 0, 0
         return state
 
+    def _background(self, now_ms: int) -> int:
+        return background_weight(
+            self.background_per_min, now_ms, self.background_burst, self.background_burst_at_ms
+        )
+
     def used(self, ip: str, now_ms: int) -> int:
-        return self._state(ip, now_ms).used + background_weight(self.background_per_min, now_ms)
+        return self._state(ip, now_ms).used + self._background(now_ms)
 
     def admit(self, ip: str, weight: int, now_ms: int) -> Admission:
         state = self._state(ip, now_ms)
-        background = background_weight(self.background_per_min, now_ms)
+        background = self._background(now_ms)
         banned_until = max(state.banned_until_ms, self.banned_all_until_ms)
         if now_ms < banned_until:
             return Admission(
@@ -99,7 +110,7 @@ class IpWeightLimiter:
         state.banned_until_ms = now_ms + duration_ms
         return Admission(
             418,
-            state.used + background_weight(self.background_per_min, now_ms),
+            state.used + self._background(now_ms),
             retry_after_s=math.ceil(duration_ms / 1000),
             banned_until_ms=state.banned_until_ms,
         )

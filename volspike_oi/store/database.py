@@ -13,12 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import psycopg
 import trio
 
-from volspike_oi.messages import OiAlert, OiSample, UniverseUpdate
+from volspike_oi.messages import LiquidMember, OiAlert, OiSample, UniverseUpdate
 from volspike_oi.store.protocol import WriteBatch
 from volspike_oi.store.schema import ensure_partitions, migrate
 from volspike_oi.views import OiAlertView, OiStoredSample
@@ -30,6 +31,10 @@ T = TypeVar("T")
 CONNECT_TIMEOUT_S = 5
 STATEMENT_TIMEOUT_MS = 30_000
 SAMPLE_COLUMNS = "symbol, ts, open_interest, open_interest_usd, mark_price, source, exchange_time"
+ALERT_COLUMNS = (
+    "symbol, direction, baseline, current, pct_change, abs_change, source, ts, baseline_samples, "
+    "usd_change, baseline_usd, current_usd, mark_price_change_pct, window_minutes"
+)
 
 
 def utc(epoch_s: float) -> dt.datetime:
@@ -75,9 +80,8 @@ def write_samples(conn: psycopg.Connection, rows: Sequence[tuple[Any, ...]]) -> 
 def write_alerts(conn: psycopg.Connection, alerts: Sequence[OiAlert]) -> None:
     for a in alerts:
         conn.execute(
-            "INSERT INTO open_interest_alerts (symbol, direction, baseline, current, pct_change, "
-            "abs_change, source, ts, baseline_samples, usd_change) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            f"INSERT INTO open_interest_alerts ({ALERT_COLUMNS}) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (symbol, direction, ts) DO NOTHING",
             (
                 a.symbol,
@@ -90,6 +94,10 @@ def write_alerts(conn: psycopg.Connection, alerts: Sequence[OiAlert]) -> None:
                 utc(a.timestamp),
                 a.baseline_samples,
                 a.usd_change,
+                a.baseline_usd,
+                a.current_usd,
+                a.mark_price_change_pct,
+                a.window_minutes,
             ),
         )
 
@@ -134,17 +142,35 @@ def write_batch(conn: psycopg.Connection, batch: WriteBatch) -> int:
     return inserted
 
 
-def recent_samples(conn: psycopg.Connection, since: float) -> dict[str, list[tuple[float, float]]]:
-    """(epoch seconds, contracts) per symbol since `since`, oldest first."""
-    out: dict[str, list[tuple[float, float]]] = {}
+def recent_samples(
+    conn: psycopg.Connection, since: float
+) -> dict[str, list[tuple[float, float, float]]]:
+    """(epoch seconds, contracts, mark price or NaN) per symbol since `since`, oldest first."""
+    out: dict[str, list[tuple[float, float, float]]] = {}
     rows = conn.execute(
-        "SELECT symbol, extract(epoch FROM ts)::float8, open_interest::float8 "
+        "SELECT symbol, extract(epoch FROM ts)::float8, open_interest::float8, "
+        "coalesce(mark_price::float8, 'NaN') "
         "FROM open_interest_snapshots WHERE ts >= %s ORDER BY symbol, ts",
         (utc(since),),
     ).fetchall()
-    for symbol, t, oi in rows:
-        out.setdefault(symbol, []).append((t, oi))
+    for symbol, t, oi, mark in rows:
+        out.setdefault(symbol, []).append((t, oi, mark))
     return out
+
+
+def last_alerts(conn: psycopg.Connection, since: float, source: str) -> list[OiAlert]:
+    """Each (symbol, direction)'s newest alert from `source` since `since`."""
+    rows = conn.execute(
+        "SELECT DISTINCT ON (symbol, direction) symbol, direction, baseline::float8, "
+        "current::float8, pct_change::float8, abs_change::float8, extract(epoch FROM ts)::float8, "
+        "coalesce(baseline_samples, 0) FROM open_interest_alerts WHERE ts >= %s AND source = %s "
+        "ORDER BY symbol, direction, ts DESC",
+        (utc(since), source),
+    ).fetchall()
+    return [
+        OiAlert(sym, direction, base, current, pct, delta, t, samples, source=source)
+        for sym, direction, base, current, pct, delta, t, samples in rows
+    ]
 
 
 def _iso(ts: dt.datetime) -> str:
@@ -176,7 +202,8 @@ def read_samples(
 def read_alerts(conn: psycopg.Connection, symbol: str | None, limit: int) -> list[OiAlertView]:
     rows = conn.execute(
         "SELECT symbol, direction, baseline, current, pct_change, abs_change, ts, source, "
-        "baseline_samples, usd_change FROM open_interest_alerts "
+        "baseline_samples, usd_change, baseline_usd, current_usd, mark_price_change_pct, "
+        "window_minutes FROM open_interest_alerts "
         "WHERE %s::text IS NULL OR symbol = %s ORDER BY ts DESC LIMIT %s",
         (symbol, symbol, limit),
     ).fetchall()
@@ -191,10 +218,42 @@ def read_alerts(conn: psycopg.Connection, symbol: str | None, limit: int) -> lis
             timestamp=_iso(ts),
             source=source,
             baseline_samples=samples,
-            usd_change=None if usd is None else float(usd),
+            usd_change=_float(usd),
+            baseline_usd=_float(baseline_usd),
+            current_usd=_float(current_usd),
+            mark_price_change_pct=_float(mark_pct),
+            window_minutes=_float(window),
         )
-        for sym, direction, baseline, current, pct, delta, ts, source, samples, usd in rows
+        for (
+            sym,
+            direction,
+            baseline,
+            current,
+            pct,
+            delta,
+            ts,
+            source,
+            samples,
+            usd,
+            baseline_usd,
+            current_usd,
+            mark_pct,
+            window,
+        ) in rows
     ]
+
+
+def _float(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def read_liquid_members(conn: psycopg.Connection) -> list[LiquidMember]:
+    """The liquid set as the last universe update left it, by symbol."""
+    rows = conn.execute(
+        "SELECT symbol, quote_volume_24h::float8, extract(epoch FROM entered_at)::float8 "
+        "FROM open_interest_liquid_symbols ORDER BY symbol"
+    ).fetchall()
+    return [LiquidMember(symbol, volume, entered_at) for symbol, volume, entered_at in rows]
 
 
 def connect(uri: str) -> psycopg.Connection:
@@ -234,14 +293,20 @@ class PostgresStore:
     async def write(self, batch: WriteBatch) -> int:
         return await self._run(lambda conn: write_batch(conn, batch))
 
-    async def recent_samples(self, since: float) -> dict[str, list[tuple[float, float]]]:
+    async def recent_samples(self, since: float) -> dict[str, list[tuple[float, float, float]]]:
         return await self._run(lambda conn: recent_samples(conn, since))
+
+    async def last_alerts(self, since: float, source: str) -> list[OiAlert]:
+        return await self._run(lambda conn: last_alerts(conn, since, source))
 
     async def samples(self, symbol: str, since: float | None, limit: int) -> list[OiStoredSample]:
         return await self._run(lambda conn: read_samples(conn, symbol, since, limit))
 
     async def alerts(self, symbol: str | None, limit: int) -> list[OiAlertView]:
         return await self._run(lambda conn: read_alerts(conn, symbol, limit))
+
+    async def liquid_members(self) -> list[LiquidMember]:
+        return await self._run(read_liquid_members)
 
     async def prepare_partitions(self, now: float, days_ahead: int) -> None:
         """Create the daily partitions from today to `days_ahead` days on, ahead of need."""

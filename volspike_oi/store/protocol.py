@@ -12,7 +12,7 @@ from typing import Protocol
 
 import attrs
 
-from volspike_oi.messages import OiAlert, OiSample, UniverseUpdate
+from volspike_oi.messages import LiquidMember, OiAlert, OiSample, UniverseUpdate
 from volspike_oi.views import OiAlertView, OiStoredSample
 
 
@@ -37,8 +37,14 @@ class StoreWriter(Protocol):
 
 
 class StoreReader(Protocol):
-    async def recent_samples(self, since: float) -> dict[str, list[tuple[float, float]]]:
-        """(epoch seconds, contracts) per symbol since `since`, oldest first."""
+    async def recent_samples(self, since: float) -> dict[str, list[tuple[float, float, float]]]:
+        """(epoch seconds, contracts, mark price or NaN) per symbol since `since`, oldest
+        first: the alert evaluator's history after a restart."""
+        ...
+
+    async def last_alerts(self, since: float, source: str) -> list[OiAlert]:
+        """Each (symbol, direction)'s newest alert from `source` since `since`: the alert
+        gate after a restart."""
         ...
 
     async def samples(self, symbol: str, since: float | None, limit: int) -> list[OiStoredSample]:
@@ -47,6 +53,11 @@ class StoreReader(Protocol):
 
     async def alerts(self, symbol: str | None, limit: int) -> list[OiAlertView]:
         """Stored alerts, newest first, as `/api/open-interest-alerts` serves them."""
+        ...
+
+    async def liquid_members(self) -> list[LiquidMember]:
+        """The liquid set as last written (`open_interest_liquid_symbols`), by symbol: the
+        classifier's starting members after a restart."""
         ...
 
 

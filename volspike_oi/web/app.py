@@ -3,7 +3,8 @@
 Routes read published snapshots through the `WebHandle` and call the store; what clients post is
 stored, then handed to the web feed as an `Ingested` message (the feed owns the served state).
 Ingest is authenticated with `VOLSPIKE_API_KEY` (X-API-Key or `Authorization: Bearer`),
-compared in constant time, and refused outright when no key is set.
+compared in constant time, and refused outright when no key is set. GET routes answer CORS for
+ALLOWED_ORIGINS and `/ws` refuses a browser from any other origin (`cors.py`).
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from volspike_oi.messages import Ingested
 from volspike_oi.store.protocol import WriteBatch
 from volspike_oi.views import (
     Alerts,
+    LatestOpenInterest,
     OiStoredSample,
     Samples,
     alert_view,
     frontend_view,
     iso,
     latest_view,
+    sample_view,
     universe_view,
 )
 from volspike_oi.web import prometheus
@@ -38,7 +41,9 @@ from volspike_oi.web.contract import (
     SAMPLES_DEFAULT_LIMIT,
     SAMPLES_MAX_LIMIT,
     WS_CLOSE_TOO_SLOW,
+    WS_REFUSED_ORIGIN_STATUS,
 )
+from volspike_oi.web.cors import cors_headers, websocket_origin_allowed
 from volspike_oi.web.errors import ApiError, BadRequest
 from volspike_oi.web.handle import WebHandle
 from volspike_oi.web.health import health_view
@@ -91,12 +96,60 @@ async def _hand_to_feed(handle: WebHandle, ingested: Ingested) -> None:
         log.warning("the web feed did not take an ingest within %.0f s", APPLY_TIMEOUT_S)
 
 
+def _unknown_symbol(symbol: str) -> Response:
+    return _error(
+        404, f"unknown symbol {symbol}: neither tracked nor stored (is it spelled right?)", "symbol"
+    )
+
+
+async def _known(handle: WebHandle, symbol: str) -> bool:
+    """Tracked in the current universe, or with readings here or in the store: a symbol we know
+    answers 200 even without data, so only a typo gets a 404."""
+    universe = handle.status.universe
+    if universe is not None and symbol in universe.tracked:
+        return True
+    web = handle.web
+    if symbol in web.realtime or symbol in web.snapshot or symbol in handle.alerts.histories:
+        return True
+    if handle.store is None:
+        return False
+    try:
+        return bool(await handle.store.samples(symbol, None, 1))
+    except Exception as exc:  # the database may be down: not knowing is not "unknown"
+        log.warning("could not look up %s in the store: %s", symbol, exc)
+        return True
+
+
 def create_app(handle: WebHandle) -> Any:
     app = QuartTrio(__name__, static_folder=None)
 
     @app.errorhandler(BadRequest)
     async def bad_request(exc: BadRequest) -> Response:
         return _error(400, exc.message, exc.field)
+
+    @app.after_request
+    async def cors(response: Response) -> Response:
+        # Runs for quart's automatic OPTIONS answers too, so preflights need no route of ours.
+        rule = request.url_rule
+        response.headers.update(
+            cors_headers(
+                request.headers.get("Origin"),
+                handle.allowed_origins,
+                route_methods=() if rule is None else (rule.methods or ()),
+                preflight_headers=request.headers.get("Access-Control-Request-Headers"),
+                preflight=request.method == "OPTIONS"
+                and "Access-Control-Request-Method" in request.headers,
+            )
+        )
+        return response
+
+    @app.before_websocket
+    async def websocket_origin() -> Response | None:
+        origin = websocket.headers.get("Origin")
+        if websocket_origin_allowed(origin, handle.allowed_origins, host=websocket.host):
+            return None
+        # Returned before accept: the handshake is answered 403 and no WebSocket opens.
+        return _error(WS_REFUSED_ORIGIN_STATUS, f"origin {origin} is not allowed", "Origin")
 
     # -- ingest (the existing backend's contract) ------------------------------------------
 
@@ -155,7 +208,17 @@ def create_app(handle: WebHandle) -> Any:
 
     @app.get("/api/market/open-interest/latest")
     async def latest() -> Response:
-        return _json(latest_view(handle.web, handle.clock.now()))
+        now = handle.clock.now()
+        if "symbol" not in request.args:
+            return _json(latest_view(handle.web, now))
+        # Given, it must name a symbol: `?symbol=` is a mistake, not "every symbol".
+        symbol = parse_symbol(request.args["symbol"], required=True)
+        assert symbol is not None
+        if not await _known(handle, symbol):
+            return _unknown_symbol(symbol)
+        reading = handle.web.freshest(now).get(symbol)
+        rows = [] if reading is None else [sample_view(reading, now)]
+        return _json(LatestOpenInterest(rows, len(rows), iso(now)))
 
     @app.get("/api/market/open-interest/liquid-universe")
     async def liquid_universe() -> Response:
@@ -176,6 +239,8 @@ def create_app(handle: WebHandle) -> Any:
             history = handle.alerts.histories.get(symbol)
             points = [] if history is None else history.since(since or 0.0)[-limit:]
             rows = [OiStoredSample(iso(t), oi) for t, oi in reversed(points)]
+        if not rows and not await _known(handle, symbol):
+            return _unknown_symbol(symbol)
         return _json(Samples(symbol, len(rows), rows))
 
     @app.get("/api/open-interest-alerts")
@@ -227,6 +292,11 @@ def create_app(handle: WebHandle) -> Any:
         )
 
     # -- live feed --------------------------------------------------------------------------
+
+    @app.get("/ws")
+    async def live_without_upgrade() -> Response:
+        """A plain GET (no WebSocket upgrade): say what to do instead of a bare 400."""
+        return _error(426, "upgrade to a WebSocket: GET /ws with Upgrade: websocket")
 
     @app.websocket("/ws")
     async def live() -> None:

@@ -49,3 +49,6 @@ class WebHandle:
     """To the web feed, which owns `web` and the hub's publishing."""
     api_key: str | None
     """VOLSPIKE_API_KEY; None refuses every ingest."""
+    allowed_origins: tuple[str, ...] = ()
+    """ALLOWED_ORIGINS: browser origins answered with CORS on GET routes and let into /ws;
+    empty = same origin only."""

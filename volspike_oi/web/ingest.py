@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import logging
 import math
+import re
 from decimal import Decimal
 from typing import Any, Literal, cast
 
@@ -19,19 +21,17 @@ import attrs
 
 from volspike_oi.messages import OiAlert, OiSample, SampleSource
 from volspike_oi.views import OiAlertView
+from volspike_oi.web.contract import DECIMAL_PATTERN, MAX_NUMBER, is_alert_source, is_symbol
 from volspike_oi.web.errors import BadRequest
 from volspike_oi.wire import Count, described
 
+log = logging.getLogger(__name__)
+
 SOURCES: frozenset[str] = frozenset({"snapshot", "realtime", "snapshot_legacy"})
 MAX_ITEMS = 5000
-MAX_SYMBOL_LEN = 40
-MAX_DIGITS = 40
-MAX_EXPONENT = 17
-"""Numbers are below 1e18 in magnitude: beyond that a value is no OI, price or USD amount, and
-Postgres or a float could not hold it (Decimal accepts "1e999999")."""
-MIN_EXPONENT = -30
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 """Times outside these years are typos; a year 0 or 10000 would not even convert to UTC."""
 CENT = Decimal("0.01")
 
@@ -92,24 +92,22 @@ def parse_body(raw: str | bytes) -> Any:
 
 
 def _number(value: Any, field: str, *, optional: bool = False) -> Decimal | None:
+    """A JSON number, or a string of plain decimal digits (`contract.DECIMAL_PATTERN`), below
+    `MAX_NUMBER` in magnitude."""
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+    if isinstance(value, str):
+        if re.fullmatch(DECIMAL_PATTERN, value) is None:
+            raise IngestError(field, f"expected a decimal such as 123.45, got {value[:50]!r}")
+        return Decimal(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
         kind = "null" if value is None else type(value).__name__
         raise IngestError(field, f"expected a number, got {kind}")
     if isinstance(value, float) and not math.isfinite(value):
         raise IngestError(field, "expected a finite number")
-    try:
-        # repr() of a float is its shortest exact decimal form: 123456.789 stays 123456.789.
-        number = Decimal(repr(value) if isinstance(value, float) else str(value))
-    except ArithmeticError:
-        raise IngestError(field, f"expected a number, got {value!r}") from None
-    if not number.is_finite():
-        raise IngestError(field, "expected a finite number")
-    if number and (
-        len(number.as_tuple().digits) > MAX_DIGITS
-        or not MIN_EXPONENT <= number.adjusted() <= MAX_EXPONENT
-    ):
+    # repr() of a float is its shortest exact decimal form: 123456.789 stays 123456.789.
+    number = Decimal(repr(value) if isinstance(value, float) else value)
+    if not -MAX_NUMBER < number < MAX_NUMBER:
         raise IngestError(field, f"out of range: {str(value)[:50]}")
     return number
 
@@ -124,24 +122,22 @@ def _timestamp(value: Any, field: str) -> float:
     if not isinstance(value, str):
         raise IngestError(field, "expected an ISO 8601 time such as 2025-11-06T12:05:00Z")
     try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        # RFC 3339 allows a lower-case t and z; fromisoformat wants them upper-case.
+        parsed = dt.datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
     except ValueError:
         raise IngestError(field, f"not an ISO 8601 time: {value!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
-    try:
-        in_range = EARLIEST <= parsed < LATEST
-    except OverflowError:
-        in_range = False
-    if not in_range:
+    # The year as written (the spec's pattern says 20xx), not after the offset is applied.
+    if not EARLIEST.year <= parsed.year < LATEST.year:
         raise IngestError(field, f"not between {EARLIEST.year} and {LATEST.year - 1}: {value!r}")
-    return parsed.timestamp()
+    return (parsed - EPOCH).total_seconds()
 
 
 def _symbol(value: Any, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise IngestError(field, "expected a non-empty symbol string")
-    if len(value) > MAX_SYMBOL_LEN or any(c.isspace() for c in value) or not value.isprintable():
+    if not is_symbol(value):
         raise IngestError(field, f"not a symbol: {value[:50]!r}")
     return value.upper()
 
@@ -159,11 +155,14 @@ MAX_AHEAD_S = 300.0
 
 
 def _not_ahead(at: float, now: float | None, field: str) -> float:
+    """`at`, or our `now` when `at` is further ahead than `MAX_AHEAD_S`: the reading is fresh
+    now, but stored at the sender's time it would look fresh until that time. Logged, so the
+    sender's clock gets fixed."""
     if now is not None and at - now > MAX_AHEAD_S:
-        raise IngestError(
-            field,
-            f"{at - now:.0f} s in the future (more than {MAX_AHEAD_S:.0f} s: check the sender's clock)",
+        log.warning(
+            "%s %.0f s ahead of our clock: taken as now (check the sender's clock)", field, at - now
         )
+        return now
     return at
 
 
@@ -186,6 +185,8 @@ def parse_oi_ingest(
         raise IngestError("timestamp", "required")
     at = _not_ahead(_timestamp(body["timestamp"], "timestamp"), now, "timestamp")
     total = body.get("totalSymbols")
+    if isinstance(total, float) and total.is_integer():
+        total = int(total)  # JSON has one number type: 342.0 is the whole number 342
     if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
         raise IngestError("totalSymbols", "expected a whole number ≥ 0")
     batch_source = _source(body.get("source"), "source", "snapshot")
@@ -239,12 +240,19 @@ def parse_oi_ingest(
 def _usd(contracts: Decimal, mark: Decimal) -> Decimal:
     # Both are below 1e18: the cents of the product need up to 38 digits, more than the
     # default context's 28.
-    with decimal.localcontext(prec=2 * (MAX_EXPONENT + 1) + 4):
+    with decimal.localcontext(prec=2 * len(str(MAX_NUMBER)) + 4):
         return (contracts * mark).quantize(CENT)
 
 
+CONTEXT_FIELDS = ("baselineUsd", "currentUsd", "markPriceChangePct", "windowMinutes")
+"""Optional alert members beside seed 001 §5.3's: absent or null when unknown."""
+POSITIVE_CONTEXT_FIELDS = frozenset({"baselineUsd", "currentUsd", "windowMinutes"})
+"""A USD level or a window of 0 would read as a value: unknown is null, never 0."""
+
+
 def parse_alert_ingest(body: Any, now: float | None = None) -> OiAlert:
-    """`POST /api/open-interest-alerts/ingest`: seed 001 §5.3's alert payload."""
+    """`POST /api/open-interest-alerts/ingest`: seed 001 §5.3's alert payload, unchanged, with
+    the optional context members (`CONTEXT_FIELDS`)."""
     if not isinstance(body, dict):
         raise IngestError("$", "expected a JSON object")
     symbol = _symbol(body.get("symbol"), "symbol")
@@ -258,8 +266,14 @@ def parse_alert_ingest(body: Any, now: float | None = None) -> OiAlert:
         raise IngestError("baseline", "must be > 0")
     at = _not_ahead(_timestamp(body.get("timestamp"), "timestamp"), now, "timestamp")
     source = body.get("source", "external")
-    if not isinstance(source, str) or not source or len(source) > 64 or not source.isprintable():
-        raise IngestError("source", "expected a short non-empty string")
+    if not isinstance(source, str) or not is_alert_source(source):
+        raise IngestError("source", "expected 1–64 characters without control characters")
+    more: dict[str, float | None] = {}
+    for name in CONTEXT_FIELDS:
+        number = _number(body.get(name), name, optional=True)
+        if number is not None and number <= 0 and name in POSITIVE_CONTEXT_FIELDS:
+            raise IngestError(name, "must be > 0 (null when unknown)")
+        more[name] = None if number is None else float(number)
     return OiAlert(
         symbol=symbol,
         direction=direction,
@@ -270,4 +284,8 @@ def parse_alert_ingest(body: Any, now: float | None = None) -> OiAlert:
         timestamp=at,
         baseline_samples=0,
         source=source,
+        baseline_usd=more["baselineUsd"],
+        current_usd=more["currentUsd"],
+        mark_price_change_pct=more["markPriceChangePct"],
+        window_minutes=more["windowMinutes"],
     )

@@ -20,8 +20,10 @@ from volspike_oi.web.contract import (
     WS_CLIENT_QUEUE,
     WS_CLOSE_TOO_SLOW,
     WS_HEARTBEAT_S,
+    WS_REFUSED_ORIGIN_STATUS,
 )
 from volspike_oi.web.json_schema import Schema, ref
+from volspike_oi.web.query import MAX_WHOLE_NUMBER, SINCE_MS_DIGITS
 from volspike_oi.web.schemas import SCHEMAS, SYMBOL
 
 
@@ -45,6 +47,11 @@ RESPONSES: dict[str, Schema] = {
     "Unauthorized": _json_body(
         ref("ApiError"), "Missing or wrong API key (X-API-Key or Authorization: Bearer)."
     ),
+    "UnknownSymbol": _json_body(
+        ref("ApiError"),
+        "No such symbol: neither tracked now nor ever stored. `field` is `symbol` and `error` "
+        "names it, so a typo is not mistaken for 'no data yet'.",
+    ),
     "IngestUnavailable": _json_body(
         ref("ApiError"),
         "Ingest is disabled (no VOLSPIKE_API_KEY on the server), or the database refused the "
@@ -53,13 +60,29 @@ RESPONSES: dict[str, Schema] = {
 }
 
 
+SINCE: Schema = {
+    "anyOf": [
+        {"type": "string", "pattern": f"^[0-9]{{1,{SINCE_MS_DIGITS}}}$"},
+        {"type": "string", "format": "date-time"},
+        {"type": "string", "format": "date"},
+    ]
+}
+"""Epoch milliseconds or an RFC 3339 time or date; any year (a lower bound before the first
+reading means all of them, after the last none)."""
+
+
 def _limit(default: int, cap: int) -> Schema:
     return {
         "name": "limit",
         "in": "query",
         "required": False,
         "description": f"How many rows (default {default}); larger values are served as {cap}.",
-        "schema": {"type": "integer", "minimum": 1, "maximum": cap, "default": default},
+        "schema": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_WHOLE_NUMBER,
+            "default": default,
+        },
     }
 
 
@@ -180,8 +203,20 @@ PATHS: dict[str, Schema] = {
         "get": {
             "operationId": "getLatestOpenInterest",
             "tags": ["market"],
-            "summary": "The latest reading of every symbol, with prices, times and source.",
-            "responses": {"200": _ok("LatestOpenInterest")},
+            "summary": "The latest reading of every symbol (or of one), with prices, times and "
+            "source.",
+            "parameters": [
+                _symbol_query(
+                    required=False,
+                    description="Only this symbol: `data` holds its fresh reading, or nothing "
+                    "while it has none; an unknown symbol is a 404.",
+                )
+            ],
+            "responses": {
+                "200": _ok("LatestOpenInterest"),
+                "400": _response("BadRequest"),
+                "404": _response("UnknownSymbol"),
+            },
         }
     },
     "/api/market/open-interest/liquid-universe": {
@@ -206,10 +241,14 @@ PATHS: dict[str, Schema] = {
                     "required": False,
                     "description": "Only readings from this time on: epoch milliseconds "
                     "(1764592496000) or ISO 8601 (2025-12-01T12:34:56Z; UTC when no offset).",
-                    "schema": {"type": "string"},
+                    "schema": SINCE,
                 },
             ],
-            "responses": {"200": _ok("Samples"), "400": _response("BadRequest")},
+            "responses": {
+                "200": _ok("Samples"),
+                "400": _response("BadRequest"),
+                "404": _response("UnknownSymbol"),
+            },
         }
     },
     "/api/open-interest-alerts": {
@@ -288,7 +327,18 @@ PATHS: dict[str, Schema] = {
             "summary": "WebSocket: live readings, alerts and universe changes.",
             "description": "Upgrade to a WebSocket. Messages are JSON text frames: the client "
             "sends `WsClientOp`, the server sends `WsServerEvent` (see `x-websocket`).",
-            "responses": {"101": {"description": "Switching Protocols: the WebSocket is open."}},
+            "responses": {
+                "101": {"description": "Switching Protocols: the WebSocket is open."},
+                "426": _json_body(
+                    ref("ApiError"),
+                    "Upgrade Required: a plain HTTP GET without the WebSocket upgrade headers.",
+                ),
+                str(WS_REFUSED_ORIGIN_STATUS): _json_body(
+                    ref("ApiError"),
+                    "A browser page from an origin that is neither this server's nor in "
+                    "ALLOWED_ORIGINS; no WebSocket opens.",
+                ),
+            },
             "x-websocket": {
                 "clientMessages": ref("WsClientOp"),
                 "serverMessages": ref("WsServerEvent"),
@@ -318,7 +368,8 @@ SPEC: dict[str, Any] = {
         "version": __version__,
         "description": "Near-real-time open interest of Binance USDT-M perpetuals: the "
         "existing VolSpike backend's ingest and read routes, alerts, health and a live "
-        "WebSocket feed. Times are UTC ISO 8601 with a Z.",
+        "WebSocket feed. Times are UTC ISO 8601 with a Z. GET routes answer CORS (preflights "
+        "included) for the origins in the server's ALLOWED_ORIGINS; ingest routes never do.",
     },
     "tags": [
         {"name": "ingest", "description": "Authenticated writes (X-API-Key or Bearer)."},

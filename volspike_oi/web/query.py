@@ -5,19 +5,25 @@ from __future__ import annotations
 
 import datetime as dt
 
+from volspike_oi.web.contract import is_symbol
 from volspike_oi.web.errors import BadRequest
 
 SINCE_BEFORE_S = dt.datetime(2100, 1, 1, tzinfo=dt.UTC).timestamp()
-MAX_SYMBOL_CHARS = 40
 
 
 class QueryError(BadRequest):
     """A query parameter we cannot use."""
 
 
+SINCE_MS_DIGITS = 18
+"""`?since=` in epoch milliseconds: up to 18 digits (the spec's pattern says the same)."""
+MAX_WHOLE_NUMBER = 2**63 - 1
+"""The largest `limit` (then served as the route's cap): a signed int64."""
+
+
 def _whole_number(raw: str) -> bool:
-    # str.isdigit() alone accepts "²" and other digits int() refuses; 18 digits fit an int64.
-    return raw.isascii() and raw.isdigit() and len(raw) <= 18
+    # str.isdigit() alone accepts "²" and other digits int() refuses.
+    return raw.isascii() and raw.isdigit() and len(raw) <= 19 and int(raw) <= MAX_WHOLE_NUMBER
 
 
 def parse_limit(raw: str | None, default: int, cap: int) -> int:
@@ -25,35 +31,42 @@ def parse_limit(raw: str | None, default: int, cap: int) -> int:
     if raw is None or raw == "":
         return default
     if not _whole_number(raw) or int(raw) < 1:
-        raise QueryError("limit", f"expected a whole number ≥ 1, got {raw!r}")
+        raise QueryError(
+            "limit", f"expected a whole number from 1 to {MAX_WHOLE_NUMBER}, got {raw!r}"
+        )
     return min(int(raw), cap)
 
 
 def parse_symbol(raw: str | None, *, required: bool) -> str | None:
-    """`?symbol=`: upper-cased; no whitespace or unprintable characters."""
-    if raw is None or raw == "":
+    """`?symbol=`: upper-cased; `contract.SYMBOL_PATTERN`. Absent means every symbol where that
+    is allowed; given but empty is a mistake (a filter box left empty), never "every symbol"."""
+    if raw is None:
         if required:
             raise QueryError("symbol", "required, e.g. ?symbol=BTCUSDT")
         return None
-    if len(raw) > MAX_SYMBOL_CHARS or any(c.isspace() for c in raw) or not raw.isprintable():
+    if raw == "":
+        raise QueryError("symbol", "empty: name a symbol, e.g. ?symbol=BTCUSDT, or leave it out")
+    if not is_symbol(raw):
         raise QueryError("symbol", f"not a symbol: {raw[:50]!r}")
     return raw.upper()
 
 
 def parse_since(raw: str | None) -> float | None:
-    """`?since=`: epoch milliseconds or ISO 8601 (UTC when no offset), as epoch seconds."""
+    """`?since=`: epoch milliseconds or an ISO 8601 date or time (UTC when no offset), as epoch
+    seconds. A time before 1970 means from the first reading, one after 2099 none: "since" is a
+    lower bound, and any well-formed one is a fair question."""
     if raw is None or raw == "":
         return None
-    if _whole_number(raw):
+    if raw.isascii() and raw.isdigit() and len(raw) <= SINCE_MS_DIGITS:
         since = int(raw) / 1000  # epoch milliseconds, as Binance writes times
     else:
         try:
-            parsed = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-            since = (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
-        except (ValueError, OverflowError):
+            # RFC 3339 allows a lower-case t and z; fromisoformat wants them upper-case.
+            parsed = dt.datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
+        except ValueError:
             raise QueryError(
                 "since", f"expected epoch milliseconds or ISO 8601, got {raw[:50]!r}"
             ) from None
-    if not 0 <= since < SINCE_BEFORE_S:
-        raise QueryError("since", f"not between 1970 and 2099: {raw[:50]!r}")
-    return since
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+        since = (parsed - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)).total_seconds()
+    return min(max(since, 0.0), SINCE_BEFORE_S)

@@ -23,12 +23,21 @@ from volspike_oi.views import (
     Samples,
     UniverseThresholds,
 )
-from volspike_oi.web.contract import WS_BATCH_S, WS_CHANNELS
+from volspike_oi.web.contract import (
+    ALERT_SOURCE_PATTERN,
+    DECIMAL_PATTERN,
+    MAX_NUMBER,
+    MAX_SYMBOL_CHARS,
+    POSITIVE_DECIMAL_PATTERN,
+    SYMBOL_PATTERN,
+    WS_BATCH_S,
+    WS_CHANNELS,
+)
 from volspike_oi.web.errors import ApiError
 from volspike_oi.web.health import ActorHealthView, BudgetHealth, Health, StoreHealth
 from volspike_oi.web.ingest import (
+    CONTEXT_FIELDS,
     MAX_ITEMS,
-    MAX_SYMBOL_LEN,
     SOURCES,
     OiAlertIngestResult,
     OiIngestResult,
@@ -70,6 +79,17 @@ def _time(description: str, *, nullable: bool = False) -> Schema:
     }
 
 
+def _time_input(description: str) -> Schema:
+    """A time a client sends: RFC 3339 written in the years 2000–2099 (anything else is a typo);
+    one further ahead of the server's clock than 5 minutes is taken as the server's now."""
+    return {
+        "type": "string",
+        "format": "date-time",
+        "pattern": "^20[0-9]{2}-",
+        "description": description,
+    }
+
+
 def _number(description: str, *, nullable: bool = False) -> Schema:
     return {"type": ["number", "null"] if nullable else "number", "description": description}
 
@@ -78,10 +98,14 @@ def _count(description: str) -> Schema:
     return {"type": "integer", "minimum": 0, "description": description}
 
 
-def _decimal_input(description: str, *, nullable: bool = False) -> Schema:
-    """A number as the ingest parser accepts it: JSON number or decimal string, never NaN."""
+def _decimal_input(description: str, *, nullable: bool = False, positive: bool = False) -> Schema:
+    """A number as the ingest parser accepts it: a JSON number below 1e18 in magnitude, or a
+    string of plain decimal digits (`contract.DECIMAL_PATTERN`)."""
+    number: Schema = {"type": "number", "exclusiveMaximum": MAX_NUMBER}
+    number["exclusiveMinimum"] = 0 if positive else -MAX_NUMBER
+    text = {"type": "string", "pattern": POSITIVE_DECIMAL_PATTERN if positive else DECIMAL_PATTERN}
     return {
-        "type": ["number", "string", "null"] if nullable else ["number", "string"],
+        "anyOf": [number, text, *([{"type": "null"}] if nullable else [])],
         "description": description + ' A JSON number or a decimal string ("123.45").',
     }
 
@@ -89,15 +113,33 @@ def _decimal_input(description: str, *, nullable: bool = False) -> Schema:
 SYMBOL: Schema = {
     "type": "string",
     "minLength": 1,
-    "maxLength": MAX_SYMBOL_LEN,
-    "pattern": r"^\S+$",
-    "description": "A USDT-M perpetual such as BTCUSDT (upper-cased by the server).",
+    "maxLength": MAX_SYMBOL_CHARS,
+    "pattern": SYMBOL_PATTERN,
+    "description": "A USDT-M perpetual such as BTCUSDT or 币安人生USDT (upper-cased by the "
+    "server): no whitespace or control characters.",
 }
 SAMPLE_SOURCE: Schema = {
     "type": "string",
     "enum": SAMPLE_SOURCES,
     "description": SOURCE_DESCRIPTION,
 }
+OPEN = "Members not listed here are ignored, so senders may add their own (forward compatible)."
+
+
+def _open(schema: Schema) -> Schema:
+    """A request body that tolerates unknown members: the server ignores them."""
+    return {
+        **schema,
+        "description": f"{schema.get('description', '')} {OPEN}".strip(),
+        "additionalProperties": True,
+    }
+
+
+def _nullable_source(description: str) -> Schema:
+    """An ingest `source`: null or absent means the default (senders often write None)."""
+    return {"type": ["string", "null"], "enum": [*SAMPLE_SOURCES, None], "description": description}
+
+
 WS_CHANNEL: Schema = {"type": "string", "enum": sorted(WS_CHANNELS)}
 
 
@@ -115,68 +157,98 @@ def _event(
 COMPONENTS: dict[str, type | Schema] = {
     "ApiError": ApiError,
     # -- ingest --------------------------------------------------------------------------------
-    "OiIngestItem": _object(
-        {
-            "symbol": SYMBOL,
-            "openInterest": _decimal_input("Open interest in contracts, ≥ 0."),
-            "openInterestUsd": _decimal_input(
-                "openInterest × markPrice in USDT, ≥ 0; computed by the server when absent.",
-                nullable=True,
-            ),
-            "markPrice": _decimal_input(
-                "Mark price in USDT. An item without a price > 0 is listed in `rejected`, never "
-                "stored as $0."
-            ),
-            "source": {
-                **SAMPLE_SOURCE,
-                "description": "Overrides the batch's source for this item.",
+    "OiIngestItem": _open(
+        _object(
+            {
+                "symbol": SYMBOL,
+                "openInterest": _decimal_input("Open interest in contracts, ≥ 0."),
+                "openInterestUsd": _decimal_input(
+                    "openInterest × markPrice in USDT, ≥ 0; computed by the server when absent.",
+                    nullable=True,
+                ),
+                "markPrice": _decimal_input(
+                    "Mark price in USDT. An item without a price > 0 (absent, null, ≤ 0) is "
+                    "listed in `rejected`, never stored as $0.",
+                    nullable=True,
+                ),
+                "source": _nullable_source("Overrides the batch's source for this item."),
             },
-        },
-        optional=("openInterestUsd", "source"),
-        description="One symbol's reading in an ingest batch.",
+            optional=("openInterestUsd", "markPrice", "source"),
+            description="One symbol's reading in an ingest batch.",
+        )
     ),
-    "LegacyOiSnapshotIngest": _object(
-        {
-            "data": {
-                "type": "array",
-                "items": ref("OiIngestItem"),
-                "maxItems": MAX_ITEMS,
+    "LegacyOiSnapshotIngest": _open(
+        _object(
+            {
+                "data": {
+                    "type": "array",
+                    "items": ref("OiIngestItem"),
+                    "maxItems": MAX_ITEMS,
+                },
+                "timestamp": _time_input(
+                    "When the batch was read; every item is stored at this time (at the server's "
+                    "time if this is more than 5 minutes ahead of it)."
+                ),
+                "totalSymbols": {
+                    "type": ["integer", "null"],
+                    "minimum": 0,
+                    "description": "How many symbols the sender tried (informational, echoed back).",
+                },
+                "source": _nullable_source(
+                    "Source of every item without its own; snapshot when absent or null."
+                ),
             },
-            "timestamp": _time("When the batch was read; every item is stored at this time."),
-            "totalSymbols": {
-                "type": ["integer", "null"],
-                "minimum": 0,
-                "description": "How many symbols the sender tried (informational, echoed back).",
-            },
-            "source": {
-                **SAMPLE_SOURCE,
-                "description": "Source of every item without its own; snapshot when absent.",
-            },
-        },
-        optional=("totalSymbols", "source"),
-        description="`POST /api/market/open-interest/ingest`: seed 000's 5-minute snapshot "
-        'payload unchanged, or a realtime batch (seed 001 §4.4, `source: "realtime"`).',
+            optional=("totalSymbols", "source"),
+            description="`POST /api/market/open-interest/ingest`: seed 000's 5-minute snapshot "
+            'payload unchanged, or a realtime batch (seed 001 §4.4, `source: "realtime"`).',
+        )
     ),
     "OiIngestRejection": Rejected,
     "OiIngestResult": OiIngestResult,
-    "OiAlertIngest": _object(
-        {
-            "symbol": SYMBOL,
-            "direction": {"type": "string", "enum": ["UP", "DOWN"]},
-            "baseline": _decimal_input("Baseline open interest in contracts, > 0."),
-            "current": _decimal_input("Open interest in contracts now."),
-            "pctChange": _decimal_input("(current − baseline) / baseline: 0.1 is +10 %."),
-            "absChange": _decimal_input("current − baseline, in contracts."),
-            "timestamp": _time("When the alert fired."),
-            "source": {
-                "type": "string",
-                "minLength": 1,
-                "maxLength": 64,
-                "description": "Who raised it; external when absent.",
+    "OiAlertIngest": _open(
+        _object(
+            {
+                "symbol": SYMBOL,
+                "direction": {"type": "string", "enum": ["UP", "DOWN"]},
+                "baseline": _decimal_input(
+                    "Baseline open interest in contracts, > 0 (the change is relative to it).",
+                    positive=True,
+                ),
+                "current": _decimal_input("Open interest in contracts now."),
+                "pctChange": _decimal_input("(current − baseline) / baseline: 0.1 is +10 %."),
+                "absChange": _decimal_input("current − baseline, in contracts."),
+                "timestamp": _time_input(
+                    "When the alert fired (the server's time if more than 5 minutes ahead of it)."
+                ),
+                "source": {
+                    "type": "string",
+                    "pattern": ALERT_SOURCE_PATTERN,
+                    "description": "Who raised it: 1–64 characters, no control characters; "
+                    "external when absent.",
+                },
+                "baselineUsd": _decimal_input(
+                    "baseline valued at the baseline window's mark price, > 0; null when unknown.",
+                    nullable=True,
+                    positive=True,
+                ),
+                "currentUsd": _decimal_input(
+                    "current valued at the mark price when it fired, > 0; null when unknown.",
+                    nullable=True,
+                    positive=True,
+                ),
+                "markPriceChangePct": _decimal_input(
+                    "The mark price's move over the same window: 0.02 is +2 %.", nullable=True
+                ),
+                "windowMinutes": _decimal_input(
+                    "The baseline window started this many minutes before timestamp, > 0.",
+                    nullable=True,
+                    positive=True,
+                ),
             },
-        },
-        optional=("source",),
-        description="`POST /api/open-interest-alerts/ingest`: seed 001 §5.3's alert payload.",
+            optional=("source", *CONTEXT_FIELDS),
+            description="`POST /api/open-interest-alerts/ingest`: seed 001 §5.3's alert payload, "
+            "with optional context members.",
+        )
     ),
     "OiAlertIngestResult": OiAlertIngestResult,
     # -- reads ---------------------------------------------------------------------------------

@@ -58,10 +58,13 @@ def _declaration(name: str, schema: Schema) -> list[str]:
 
 
 def _members(schema: Schema, indent: str) -> list[str]:
-    if schema.get("additionalProperties") not in (None, False):
-        raise ValueError("an object with both properties and additionalProperties")
+    extra = schema.get("additionalProperties")
+    if extra not in (None, False, True):
+        raise ValueError("an object with both properties and typed additionalProperties")
     required = set(schema.get("required", ()))
     lines: list[str] = []
+    if extra is True:  # an open request body: the server ignores members it does not know
+        lines.append(f"{indent}[member: string]: unknown;")
     for name, prop in schema["properties"].items():
         lines += _doc(prop.get("description"), indent)
         mark = "" if name in required else "?"

@@ -154,4 +154,6 @@ async def serve_sim(
     config = server_config(
         host, port, graceful_s=GRACEFUL_SHUTDOWN_S, ws_ping_interval_s=SERVER_PING_INTERVAL_S
     )
+    # REST answers carry the Date of the simulated clock; hypercorn's would be the real one.
+    config.include_date_header = False
     await serve(create_app(sim), config, task_status=task_status)

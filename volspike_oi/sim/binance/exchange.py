@@ -7,6 +7,7 @@ the sockets and still see identical bodies, headers, limits and statistics.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import random
 from collections.abc import Callable, Mapping
@@ -22,7 +23,14 @@ from volspike_oi.sim.binance.scenario import NO_EVENTS, Scenario, ScenarioError,
 from volspike_oi.sim.binance.settings import SimSettings
 from volspike_oi.sim.binance.stats import SimStats
 from volspike_oi.sim.clock import SimClock
-from volspike_oi.sim.faults import FIVE_XX, Faults, decide
+from volspike_oi.sim.faults import (
+    FIREWALL_403_HTML,
+    FIREWALL_451_BODY,
+    FIREWALL_STATUSES,
+    FIVE_XX,
+    Faults,
+    decide,
+)
 from volspike_oi.sim.limits import Admission, IpWeightLimiter, WindowCounter
 
 HIST_LIMIT_PER_5MIN = 1000
@@ -93,7 +101,10 @@ class BinanceSim:
         self.settings = settings
         # The wall clock is read once, to anchor the simulated epoch when none is given.
         start_ms = settings.start_ms if settings.start_ms is not None else int(time.time() * 1000)
-        self.clock = SimClock.starting_now(start_ms)
+        anchored = SimClock.starting_now(start_ms)
+        self.clock = attrs.evolve(
+            anchored, start_epoch_ms=anchored.start_epoch_ms + settings.clock_offset_ms
+        )
         self.faults = Faults(
             error_rate=settings.error_rate,
             latency_ms=settings.latency_ms,
@@ -118,6 +129,9 @@ class BinanceSim:
         self.stats = SimStats()
         self.ws_drop_generation = 0
         """Incremented to make every open WebSocket connection drop."""
+        self.firewall_until_ms = 0
+        """Until then the CDN in front of the exchange answers every REST request itself."""
+        self.firewall_status = 403
         self._fault_rng = random.Random(settings.seed ^ 0x5EED_FA17)
         self._exchange_info_cache: tuple[int, str] | None = None
         self._routes: dict[str, _Route] = {
@@ -140,11 +154,25 @@ class BinanceSim:
     def set_faults(self, faults: Faults) -> None:
         self.faults = faults
         self.limiter.background_per_min = faults.background_weight_per_min
+        self.limiter.background_burst = faults.background_burst_weight
+        self.limiter.background_burst_at_ms = int(faults.background_burst_at_s * 1000) % 60_000
 
-    def ban_all(self, seconds: float) -> None:
-        """Every IP gets 418 with Retry-After for `seconds` (as after an automated ban)."""
+    def ban_all(self, seconds: float, *, retry_after: bool | None = None) -> None:
+        """Every IP gets 418 for `seconds` (as after an automated ban); `retry_after=False` drops
+        the Retry-After header from this and every later refusal, leaving the ban's end only in
+        the body."""
+        if retry_after is not None:
+            self.set_faults(attrs.evolve(self.faults, retry_after=retry_after))
         now = self.clock.now_ms()
         self.limiter.ban_all(int(seconds * 1000), now)
+
+    def firewall(self, seconds: float, status: int = 403) -> None:
+        """For `seconds` the CDN answers every REST request: 403 with CloudFront's HTML "Request
+        blocked" page, or 451 (a restricted location) with its JSON message. Costs no weight."""
+        if status not in FIREWALL_STATUSES:
+            raise ValueError(f"a firewall answers {FIREWALL_STATUSES}, not {status}")
+        self.firewall_until_ms = self.clock.now_ms() + int(seconds * 1000)
+        self.firewall_status = status
 
     def throttle_all(self, seconds: float) -> None:
         """Every request gets 429 with Retry-After for `seconds`; persisting earns a 418."""
@@ -176,6 +204,11 @@ class BinanceSim:
             self.stats.record(now, "other", status, 0, self.limiter.used(client_ip, now))
             return SimResponse(status, _dumps(body_obj), JSON_HEADERS)
 
+        if now < self.firewall_until_ms:
+            self.stats.record(now, path, self.firewall_status, 0, self.limiter.used(client_ip, now))
+            if self.firewall_status == 403:
+                return SimResponse(403, FIREWALL_403_HTML, (("Content-Type", "text/html"),))
+            return SimResponse(451, FIREWALL_451_BODY, JSON_HEADERS)
         fate = decide(self.faults, self._fault_rng)
         delay_s = self.faults.latency_ms / 1000
         if fate.hang:
@@ -192,7 +225,8 @@ class BinanceSim:
         admission = self.limiter.admit(client_ip, weight, now)
         if admission.status == 200 and route.separate_limit:
             admission = self._admit_separately(client_ip, now, admission)
-        headers = list(JSON_HEADERS)
+        # Whole seconds of the exchange's clock, as every HTTP server stamps its answers.
+        headers = [*JSON_HEADERS, ("Date", email.utils.formatdate(now // 1000, usegmt=True))]
         if route.weight_header:
             headers.append((WEIGHT_HEADER, str(admission.used_weight)))
         if admission.status != 200:
@@ -200,7 +234,8 @@ class BinanceSim:
             if not route.weight_header:  # the proxy reports its upstream failure its own way
                 body = _dumps({"error": "Failed to fetch exchange info from Binance"})
                 return SimResponse(502, body, tuple(headers), delay_s)
-            headers.append(("Retry-After", str(admission.retry_after_s)))
+            if self.faults.retry_after:
+                headers.append(("Retry-After", str(admission.retry_after_s)))
             return SimResponse(admission.status, self._refusal(admission), tuple(headers), delay_s)
 
         try:
@@ -370,11 +405,22 @@ class BinanceSim:
             except (ValueError, TypeError) as exc:  # an attrs validator: the value is out of range
                 raise BinanceError(400, -1130, f"invalid faults: {exc}") from None
             return cattrs.unstructure(self.faults)
-        if path in ("/_sim/ban", "/_sim/throttle"):
+        if path in ("/_sim/ban", "/_sim/throttle", "/_sim/firewall"):
             seconds = doc.get("seconds")
             if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
                 raise BinanceError(400, -1130, "'seconds' must be a positive number")
-            (self.ban_all if path == "/_sim/ban" else self.throttle_all)(seconds)
+            if path == "/_sim/ban":
+                retry_after = doc.get("retry_after", True)
+                if not isinstance(retry_after, bool):
+                    raise BinanceError(400, -1130, "'retry_after' must be true or false")
+                self.ban_all(seconds, retry_after=retry_after)
+            elif path == "/_sim/firewall":
+                status = doc.get("status", 403)
+                if status not in FIREWALL_STATUSES:
+                    raise BinanceError(400, -1130, "'status' must be 403 or 451")
+                self.firewall(seconds, status)
+            else:
+                self.throttle_all(seconds)
             return {"until": now + int(seconds * 1000)}
         if path == "/_sim/drop-websockets":
             self.drop_websockets()

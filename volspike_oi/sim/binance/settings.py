@@ -48,6 +48,13 @@ class SimSettings:
         "Epoch ms the simulated clock starts at (default: now).",
         check=int_between(0, 2**53),
     )
+    clock_offset_ms: int = setting(
+        "SIM_CLOCK_OFFSET_MS",
+        0,
+        "The simulated exchange's clock minus the start epoch, to the millisecond (a clock ahead"
+        " of or behind its clients'); unlike SIM_START_MS it is not rounded to a whole second.",
+        check=int_between(-86_400_000, 86_400_000),
+    )
     error_rate: float = setting(
         "SIM_ERROR_RATE", 0.0, "Fraction of REST requests answered 5xx.", check=number_between(0, 1)
     )

@@ -2,14 +2,17 @@
 
 Every request first takes a start time from `WeightBudget` (and waits for it on trio's clock),
 then reports the response's `X-MBX-USED-WEIGHT-1M` back. Each endpoint returns decoded attrs
-values and raises only `ExchangeError`s: 429/418 put every lane on hold until Retry-After and
-surface as `RateLimited` (callers decide whether to try again after the hold); 5xx, timeouts,
+values and raises only `ExchangeError`s: 429/418 put every lane on hold until Retry-After (or
+the ban's end in the 418's body) and surface as `RateLimited` (callers decide whether to try
+again after the hold), as does a firewall's 403/451 (a hold with doubling backoff); after any
+hold one probe goes first and its answer opens the lanes again; 5xx, timeouts,
 transport errors and bodies that are not JSON are retried with jittered exponential backoff;
 `-1121` surfaces as `InvalidSymbol`; a body of the wrong shape as `DecodeError`.
 """
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import random
 from typing import Any, TypeVar
@@ -28,6 +31,7 @@ from volspike_oi.venues.binance.decode import (
     OpenInterestHistRow,
     PremiumIndex,
     Ticker24h,
+    banned_until_ms,
     decode,
     decode_list,
     parse_json,
@@ -97,34 +101,39 @@ class BinanceClient:
             if reservation is None or attempt > 0:
                 reservation = self.budget.reserve(lane, weight, self.clock.now())
             await self.clock.sleep_until(reservation.start)
-            if self.budget.hold_until > self.clock.now():
-                # A refusal arrived while we waited: go back in line behind the hold.
-                raise RateLimited(0, self.budget.hold_until)
+            if not self.budget.may_send(reservation, self.clock.now()):
+                # A refusal arrived while we waited, or the probe after a hold is still out:
+                # go back in line.
+                raise RateLimited(0, max(self.budget.hold_until, self.clock.now()))
             self.metrics.inc(m.WEIGHT_SPENT, weight)
+            if reservation.probe:
+                self.metrics.inc(m.PROBES)
+                log.info("probing %s after the %s hold", path, self.budget.hold_reason)
+            sent_at = self.clock.now()
             try:
                 response = await self.http.get(url, params=params, timeout=REQUEST_TIMEOUT)
             except httpx.TimeoutException:
                 self.metrics.inc(m.TIMEOUTS)
+                self.budget.probe_lost(reservation, self.clock.now())
                 last_error = f"timeout on {path}"
             except httpx.TransportError as exc:
                 self.metrics.inc(m.TRANSPORT_ERRORS)
+                self.budget.probe_lost(reservation, self.clock.now())
                 last_error = f"{type(exc).__name__} on {path}: {exc}"
             else:
+                date_s = _date_s(response)
+                if date_s is not None:
+                    self.budget.exchange_clock.observe_date(date_s, sent_at, self.clock.now())
                 used = response.headers.get(WEIGHT_HEADER)
                 if used is not None and used.isdigit():
                     self.budget.observe(reservation, int(used), self.clock.now())
                 status = response.status_code
-                if status in (418, 429):
-                    self.metrics.inc(m.HTTP_418 if status == 418 else m.HTTP_429)
-                    retry_after = _retry_after(response)
-                    until = self.budget.refused(status, retry_after, self.clock.now())
+                if status in (418, 429, 403, 451):
+                    raise self._refusal(response, path)
+                if self.budget.answered(reservation, self.clock.now()):
                     log.warning(
-                        "Binance answered %d on %s; every request holds %.0f s",
-                        status,
-                        path,
-                        until - self.clock.now(),
+                        "Binance answered the probe on %s: requests flow again, ramping up", path
                     )
-                    raise RateLimited(status, until)
                 if status >= 500:
                     self.metrics.inc(m.HTTP_5XX)
                     last_error = f"HTTP {status} on {path}"
@@ -141,6 +150,38 @@ class BinanceClient:
             if attempt + 1 < attempts:
                 await trio.sleep(backoff_s(attempt, self.rng))
         raise ExchangeUnavailable(last_error)
+
+    def _refusal(self, response: httpx.Response, path: str) -> RateLimited:
+        """Put every lane on hold for a 429/418 or a firewall's 403/451; the error to raise."""
+        status, now = response.status_code, self.clock.now()
+        holding = bool(self.budget.hold_reason)  # a refused probe continues the same hold
+        if status in (418, 429):
+            self.metrics.inc(m.HTTP_418 if status == 418 else m.HTTP_429)
+            ban_end_ms = banned_until_ms(response.content) if status == 418 else None
+            until = self.budget.refused(
+                status,
+                _retry_after(response),
+                now,
+                banned_until_s=None
+                if ban_end_ms is None
+                else ban_end_ms / 1000 - self.budget.exchange_offset_s,
+            )
+            what = "a ban" if status == 418 else "the rate limit"
+        else:
+            self.metrics.inc(m.HTTP_403 if status == 403 else m.HTTP_451)
+            kind = "restricted location" if status == 451 else "request blocked"
+            until = self.budget.blocked(status, now, kind)
+            what = f"the firewall ({kind})"
+        if not holding:
+            self.metrics.inc(m.holds(self.budget.hold_reason))
+        log.warning(
+            "Binance answered %d on %s (%s): every request holds %.0f s, then one probe",
+            status,
+            path,
+            what,
+            until - now,
+        )
+        return RateLimited(status, until)
 
     def _raise_client_error(
         self, status: int, doc: Any, path: str, params: dict[str, str] | None
@@ -216,6 +257,17 @@ class BinanceClient:
             weight=0,
         )
         return self._decoded_list(doc, OpenInterestHistRow, "openInterestHist")
+
+
+def _date_s(response: httpx.Response) -> float | None:
+    """The response's `Date` header (the exchange's clock, whole seconds) as epoch seconds."""
+    raw = response.headers.get("date")
+    if raw is None:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(raw).timestamp()
+    except (TypeError, ValueError):
+        return None
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -9,6 +9,7 @@ are allowed (Binance adds fields without notice); missing or mistyped ones raise
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -65,6 +66,10 @@ class OpenInterestHistRow:
     sum_open_interest: Decimal = attrs.field(alias="sumOpenInterest")
     timestamp_ms: int = attrs.field(alias="timestamp")
     """An integer on the live API (the docs example's string is wrong)."""
+    sum_open_interest_value: Decimal | None = attrs.field(
+        default=None, alias="sumOpenInterestValue"
+    )
+    """USD value of sumOpenInterest: with it, the row's mark price for the alert context."""
 
 
 @attrs.frozen
@@ -124,6 +129,21 @@ def decode_list(doc: Any, cls: type[T], what: str) -> list[T]:
     if not isinstance(doc, list):
         raise DecodeError(what, [f"expected a list, got {type(doc).__name__}"])
     return [decode(item, cls, f"{what}[{i}]") for i, item in enumerate(doc)]
+
+
+BANNED_UNTIL = re.compile(r"banned until (\d{10,16})")
+
+
+def banned_until_ms(body: bytes | str) -> int | None:
+    """The ban's end (epoch ms) a 418's -1003 body names ("IP banned until 1791383040000. ..."),
+    or None when the body says nothing usable."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    msg = doc.get("msg") if isinstance(doc, dict) else None
+    found = BANNED_UNTIL.search(msg) if isinstance(msg, str) else None
+    return int(found.group(1)) if found else None
 
 
 def parse_json(body: bytes | str, what: str) -> Any:

@@ -9,7 +9,8 @@ class ExchangeError(Exception):
 
 
 class RateLimited(ExchangeError):
-    """429 or 418: every request holds until `hold_until` (epoch seconds)."""
+    """429 or 418 (or a firewall's 403/451): every request holds until `hold_until` (epoch
+    seconds); status 0 when a request was not sent because a hold or a probe was under way."""
 
     def __init__(self, status: int, hold_until: float) -> None:
         super().__init__(f"HTTP {status}: holding every request until {hold_until:.0f}")
