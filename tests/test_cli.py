@@ -137,3 +137,35 @@ async def test_demo_logs_status_lines_and_stops_on_sigterm_within_5_s(tmp_path):
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_serve_with_its_database_unreachable_stays_up_serves_and_retries(tmp_path):
+    env = {
+        **os.environ,
+        "VOLSPIKE_DATA_DIR": str(tmp_path),
+        "HTTP_PORT": "0",
+        # Nothing listens on port 9: the database is down at boot (and so is the exchange).
+        "DATABASE_URL": "postgresql://volspike@127.0.0.1:9/volspike?connect_timeout=1",
+        "BINANCE_FAPI_URL": "http://127.0.0.1:9",
+        "BINANCE_FSTREAM_URL": "ws://127.0.0.1:9",
+    }
+    process = await trio.lowlevel.open_process(
+        [*VOLSPIKE, "serve"], stderr=subprocess.PIPE, env=env
+    )
+    try:
+        seen = await _wait_for(process, rb"HTTP API on (http://[\d.:]+)", 30)
+        if b"schema migration failed (OperationalError" not in seen:
+            seen += await _wait_for(process, rb"schema migration failed \(OperationalError", 30)
+        match = re.search(rb"HTTP API on (http://[\d.:]+)", seen)
+        assert match is not None
+        async with httpx.AsyncClient(base_url=match.group(1).decode()) as client:
+            response = await client.get("/api/market/open-interest")
+        assert response.status_code == 200
+        await trio.sleep(3)  # a few migration retries later: still running
+        assert process.returncode is None
+        assert b"Traceback" not in seen
+        assert await _stop_within(process, 15) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

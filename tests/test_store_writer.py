@@ -26,12 +26,19 @@ class FakeStore:
         self.samples: list[OiSample] = []
         self.alerts: list[OiAlert] = []
         self.attempts: list[float] = []
+        self.unreachable = False
+        """Down at boot: even the migration fails."""
+        self.disk_full = False
+        self.migrated = 0
+        self.retention_cutoffs: list[float] = []
 
     async def write(self, batch: WriteBatch) -> int:
         self.attempts.append(trio.current_time())
         await trio.sleep(0.01)
         if self.down:
             raise ConnectionError("server closed the connection unexpectedly")
+        if self.disk_full:
+            raise DiskFull("could not extend file: No space left on device")
         self.samples.extend(batch.samples)
         self.alerts.extend(batch.alerts)
         return len(batch.samples)
@@ -45,13 +52,36 @@ class FakeStore:
     async def prepare_partitions(self, now: float, days_ahead: int) -> None:
         return None
 
+    async def migrate(self) -> int:
+        await trio.sleep(0.01)
+        if self.unreachable:
+            raise ConnectionError("connection refused")
+        self.migrated += 1
+        return 1
+
+    async def drop_partitions_before(self, cutoff: float) -> list[str]:
+        self.retention_cutoffs.append(cutoff)
+        return []
+
+
+class DiskFull(Exception):
+    """What psycopg raises on a full disk (psycopg.errors.DiskFull), as far as the writer sees."""
+
+    sqlstate = "53100"
+
 
 def sample(i: int) -> OiSample:
     return OiSample(f"S{i % 7}USDT", Decimal(i), i, float(i), Decimal(1), Decimal(i), "realtime")
 
 
 class Rig:
-    def __init__(self, nursery: trio.Nursery, store: FakeStore, max_buffered: int = 1000) -> None:
+    def __init__(
+        self,
+        nursery: trio.Nursery,
+        store: FakeStore,
+        max_buffered: int = 1000,
+        retention_days: int | None = None,
+    ) -> None:
         self.store, self.status, self.metrics = store, WriterStatus(), Metrics()
         self.samples_tx, samples_rx = trio.open_memory_channel[OiSample](100)
         self.alerts_tx, alerts_rx = trio.open_memory_channel[OiAlert](100)
@@ -67,6 +97,7 @@ class Rig:
             self.metrics,
         )
         self.max_buffered = max_buffered
+        self.retention_days = retention_days
         self.nursery = nursery
 
     def outage_open(self) -> bool:
@@ -76,7 +107,11 @@ class Rig:
     async def start(self) -> None:
         async def run() -> None:
             with self.scope:
-                await store_writer.run(*self.args, max_buffered_samples=self.max_buffered)
+                await store_writer.run(
+                    *self.args,
+                    max_buffered_samples=self.max_buffered,
+                    retention_days=self.retention_days,
+                )
 
         self.nursery.start_soon(run)
         await trio.lowlevel.checkpoint()
@@ -154,3 +189,59 @@ async def test_alerts_are_stored_with_the_samples(nursery, autojump_clock):
     await rig.alerts_tx.send(alert)
     await trio.sleep(1.1)
     assert rig.store.alerts == [alert]
+
+
+async def test_a_database_down_at_boot_is_migrated_once_it_is_up_and_then_written(
+    nursery, autojump_clock
+):
+    store = FakeStore()
+    store.unreachable = True
+    rig = Rig(nursery, store)
+    await rig.start()
+    for i in range(100):
+        await rig.samples_tx.send(sample(i))
+        await trio.sleep(0.3)
+    assert store.attempts == []  # no write before the schema is there
+    assert rig.outage_open()
+    assert rig.status.last_error == "ConnectionError: connection refused"
+    assert rig.status.buffered == 100
+    store.unreachable = False
+    await trio.sleep(20)
+    assert store.migrated == 1
+    assert [s.exchange_time_ms for s in store.samples] == list(range(100))
+    assert not rig.outage_open()
+
+
+async def test_a_full_disk_is_an_outage_with_a_loud_reason_and_is_retried(
+    nursery, autojump_clock, caplog: pytest.LogCaptureFixture
+):
+    store = FakeStore()
+    store.disk_full = True
+    rig = Rig(nursery, store)
+    await rig.start()
+    with caplog.at_level(logging.ERROR):
+        for i in range(10):
+            await rig.samples_tx.send(sample(i))
+        await trio.sleep(30)
+    assert rig.outage_open()
+    assert rig.status.last_error.startswith("DATABASE DISK FULL (SQLSTATE 53100): DiskFull")
+    assert len(store.attempts) >= 3
+    assert all("DATABASE DISK FULL" in r.message for r in caplog.records)
+    assert len(caplog.records) == len(store.attempts)  # every failed attempt says so
+    store.disk_full = False
+    await trio.sleep(20)
+    assert [s.exchange_time_ms for s in store.samples] == list(range(10))
+    assert not rig.outage_open()
+
+
+async def test_partitions_older_than_the_retention_window_are_dropped_hourly(
+    nursery, autojump_clock
+):
+    store = FakeStore()
+    rig = Rig(nursery, store, retention_days=30)
+    await rig.start()
+    await trio.sleep(2 * store_writer.PARTITION_CHECK_S + 1)
+    start = 1_800_000_000
+    assert store.retention_cutoffs == pytest.approx(
+        [start + k * store_writer.PARTITION_CHECK_S - 30 * 86_400 for k in range(3)], abs=1
+    )

@@ -166,12 +166,13 @@ async def _run_sim(settings: SimSettings) -> None:
 
 @contextlib.asynccontextmanager
 async def _open_store(uri: str) -> AsyncIterator[PostgresStore]:
-    """The service's Postgres store, schema migrated first, closed on the way out."""
+    """The service's Postgres store, closed on the way out. Nothing is asked of the database
+    here: the store writer migrates the schema once it is reachable, so a database down at boot
+    is an outage the service rides out (buffering, serving), not a failed start."""
     from volspike_oi.store.database import PostgresStore
 
     store = PostgresStore(uri)
     try:
-        log.info("database schema at version %d", await store.migrate())
         yield store
     finally:
         await store.aclose()

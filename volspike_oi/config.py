@@ -281,6 +281,13 @@ class StoreSettings:
     data_dir: str = setting(
         "VOLSPIKE_DATA_DIR", "./.volspike", "Directory for the embedded Postgres and local state."
     )
+    oi_retention_days: int = setting(
+        "OI_RETENTION_DAYS",
+        30,
+        "Days of stored samples kept: older daily partitions are dropped (checked hourly; "
+        "~670 MB a day at the full request rate).",
+        check=int_between(1, 36_500),
+    )
 
 
 @attrs.frozen(slots=False)
@@ -290,6 +297,13 @@ class HttpSettings:
     http_host: str = setting("HTTP_HOST", "127.0.0.1", "Address the HTTP/WebSocket API binds to.")
     http_port: int = setting(
         "HTTP_PORT", 8080, "Port of the HTTP/WebSocket API.", check=int_between(0, 65535)
+    )
+    http_max_body_bytes: int = setting(
+        "HTTP_MAX_BODY_BYTES",
+        8 * 1024 * 1024,
+        "Largest request body accepted (a 650-symbol snapshot is ~80 KB); a larger one is "
+        "answered 413 before it is read.",
+        check=int_between(1024, 1024 * 1024 * 1024),
     )
     allowed_origins: tuple[str, ...] = setting(
         "ALLOWED_ORIGINS",

@@ -103,7 +103,10 @@ class OiHistory:
         """Put `samples` older than the oldest held one in front (a backfill arriving after the
         first live samples); the newest `capacity` of all are kept. Returns how many were added."""
         oldest = self._at(0)[0] if self._size else float("inf")
-        older = sorted(_with_price(s) for s in samples if s[0] < oldest)
+        # By time (then contracts) only, stably: a NaN price must not take part in the order.
+        older = sorted(
+            (_with_price(s) for s in samples if s[0] < oldest), key=lambda s: (s[0], s[1])
+        )
         if not older:
             return 0
         held = [(*self._at(i), self._marks[self._index(i)]) for i in range(self._size)]

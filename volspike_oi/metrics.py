@@ -61,6 +61,11 @@ def alerts_suppressed(reason: str) -> str:
     return f'oi_alerts_suppressed_total{{reason="{reason}"}}'
 
 
+def dropped(kind: str, consumer: str) -> str:
+    """Items of `kind` ("samples", "alerts") a non-critical consumer lost: its buffer was full."""
+    return f'{kind}_dropped_total{{consumer="{consumer}"}}'
+
+
 def holds(reason: str) -> str:
     """Holds of every request started for `reason` (a `budget.HOLD_REASONS` value)."""
     return f'binance_holds_total{{reason="{reason}"}}'

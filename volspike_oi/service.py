@@ -39,6 +39,7 @@ from volspike_oi.actors import status as status_actor
 from volspike_oi.budget import WeightBudget
 from volspike_oi.clock import WallClock
 from volspike_oi.config import Settings
+from volspike_oi.fanout import FanOut, Output
 from volspike_oi.mark_book import MarkPriceBook
 from volspike_oi.messages import (
     HistoryBackfill,
@@ -75,7 +76,8 @@ TRACKED_BUFFER = 4
 UNIVERSE_BUFFER = 8
 """One update per refresh (≥ 10 s apart); a consumer this far behind should hold the classifier."""
 SAMPLE_BUFFER = 1024
-"""~35 samples/s at full rate: 30 s of slack for the evaluator before the poller waits."""
+"""~35 samples/s at full rate: 30 s of slack for the evaluator (or web feed) before its
+samples are dropped, counted; the poller never waits on them (fanout.py)."""
 ALERT_BUFFER = 256
 STORE_BUFFER = 4096
 """The writer only appends to its own (bounded, counted) buffer, so this rarely fills."""
@@ -197,19 +199,40 @@ async def run(
             web_alerts_tx, web_alerts_rx = channel(ALERT_BUFFER, OiAlert)
             ingest_tx, ingest_rx = channel(INGEST_BUFFER, Ingested)
             # A disabled consumer is left out of its producers' outputs: nobody reads its channel.
-            sample_outs: list[trio.MemorySendChannel[OiSample]] = [
-                *([evaluator_tx] if alerting else []),
-                *([store_samples_tx] if storing else []),
-                *([forward_samples_tx] if forwarding else []),
-                *([web_samples_tx] if serving else []),
-                *sample_subscribers,
-            ]
-            alert_outs: list[trio.MemorySendChannel[OiAlert]] = [
-                *([store_alerts_tx] if storing else []),
-                *([forward_alerts_tx] if forwarding else []),
-                *([web_alerts_tx] if serving else []),
-                *alert_subscribers,
-            ]
+            # Only the store writer (and a test's subscriber) may hold a producer back; a stuck
+            # or crash-looping evaluator, forwarder or web feed loses items, counted (fanout.py).
+            sample_outs = FanOut[OiSample](
+                "samples",
+                [
+                    *(
+                        [Output[OiSample]("alert_evaluator", evaluator_tx, False)]
+                        if alerting
+                        else []
+                    ),
+                    *([Output("store_writer", store_samples_tx, True)] if storing else []),
+                    *([Output("forwarder", forward_samples_tx, False)] if forwarding else []),
+                    *([Output("web_feed", web_samples_tx, False)] if serving else []),
+                    *(
+                        Output(f"subscriber{i}", tx, True)
+                        for i, tx in enumerate(sample_subscribers)
+                    ),
+                ],
+                service.poller.outputs,
+                metrics,
+                clock,
+            )
+            alert_outs = FanOut[OiAlert](
+                "alerts",
+                [
+                    *([Output("store_writer", store_alerts_tx, True)] if storing else []),
+                    *([Output("forwarder", forward_alerts_tx, False)] if forwarding else []),
+                    *([Output("web_feed", web_alerts_tx, False)] if serving else []),
+                    *(Output(f"subscriber{i}", tx, True) for i, tx in enumerate(alert_subscribers)),
+                ],
+                service.alerts.outputs,
+                metrics,
+                clock,
+            )
             universe_outs: list[trio.MemorySendChannel[UniverseUpdate]] = [
                 *([poller_universe_tx] if settings.oi_realtime_enabled else []),
                 *([backfill_universe_tx] if alerting else []),
@@ -269,6 +292,7 @@ async def run(
                     clock,
                     every_s=settings.status_log_sec,
                     writer=service.writer if storing else None,
+                    health=service.health,
                 ),
                 critical=False,
             )
@@ -302,6 +326,7 @@ async def run(
                         store_universe_rx,
                         service.writer,
                         metrics,
+                        retention_days=settings.oi_retention_days,
                     ),
                     critical=True,
                 )
@@ -445,6 +470,7 @@ async def run(
                     ingest=ingest_tx,
                     api_key=settings.volspike_api_key,
                     allowed_origins=settings.allowed_origins,
+                    max_body_bytes=settings.http_max_body_bytes,
                 )
                 binds = await start(
                     front,

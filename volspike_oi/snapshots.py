@@ -40,6 +40,16 @@ class ActorHealth:
 
 
 @attrs.define
+class FanOutStatus:
+    """Written by a producer's fan-out (`fanout.FanOut`): what its consumers cost it."""
+
+    dropped: dict[str, int] = attrs.Factory(dict)
+    """Items a non-critical consumer lost because its buffer was full, by consumer."""
+    waiting_since: dict[str, float] = attrs.Factory(dict)
+    """Critical consumers the producer is waiting on (their buffer is full), with since when."""
+
+
+@attrs.define
 class PollerStatus:
     """Written by the OI poller; read by status, health and the web API."""
 
@@ -53,6 +63,8 @@ class PollerStatus:
     last_poll_at: dict[str, float] = attrs.Factory(dict)
     quarantined: dict[str, float] = attrs.Factory(dict)
     """Symbols answered -1121, with when."""
+    outputs: FanOutStatus = attrs.Factory(FanOutStatus)
+    """Samples dropped for slow consumers, and the critical consumer polling waits on."""
 
     def achieved_interval_s(self) -> float | None:
         return statistics.median(self.liquid_gaps_s) if self.liquid_gaps_s else None
@@ -70,6 +82,8 @@ class AlertState:
     """Cooldown and escalation state per (symbol, direction)."""
     gate_restored: bool = False
     """Whether the gate was restored from the stored alerts (once per process)."""
+    outputs: FanOutStatus = attrs.Factory(FanOutStatus)
+    """Alerts dropped for slow consumers, and the critical consumer the evaluator waits on."""
 
 
 @attrs.define

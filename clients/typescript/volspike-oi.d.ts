@@ -342,11 +342,28 @@ export interface BudgetHealth {
   weightLimit: number;
 }
 
-/** `GET /health`: 200 when every critical actor runs, else 503. */
+export interface HealthReason {
+  /** What is wrong: critical_actor_down makes the status down, every other code degraded. */
+  code: "critical_actor_down" | "actor_down" | "binance_ban" | "binance_firewall" | "rate_limited" | "exchange_unreachable" | "no_poll_for" | "store_unavailable" | "mark_prices_stale";
+  /** The same, for a person to read. */
+  detail: string;
+  /** Since when it holds, when known. */
+  since?: string;
+  /** When it is expected to end (a Binance ban's end), when known. */
+  until?: string;
+}
+
+/**
+ * `GET /health`: "down" (503) when a critical actor is not running; "degraded" (200) when anything
+ * else is wrong (a Binance ban or firewall, no OI poll for 2 intervals, the database down, stale
+ * mark prices …); each is listed in `reasons`.
+ */
 export interface Health {
-  status: "ok" | "down";
+  status: "ok" | "degraded" | "down";
   /** Critical actors that are not running. */
   down: string[];
+  /** Why the status is not ok; empty when it is. */
+  reasons: HealthReason[];
   /** Actor name → its health. */
   actors: Record<string, ActorHealth>;
   /** Latest open interest poll. */
@@ -503,6 +520,7 @@ export interface Endpoints {
       200: OiIngestResult;
       400: ApiError;
       401: ApiError;
+      413: ApiError;
       503: ApiError;
     };
   };
@@ -513,6 +531,7 @@ export interface Endpoints {
       200: OiAlertIngestResult;
       400: ApiError;
       401: ApiError;
+      413: ApiError;
       503: ApiError;
     };
   };
@@ -560,6 +579,7 @@ export interface Endpoints {
       200: Samples;
       400: ApiError;
       404: ApiError;
+      503: ApiError;
     };
   };
   /** Recent open interest alerts, newest first. */
@@ -573,9 +593,13 @@ export interface Endpoints {
     responses: {
       200: Alerts;
       400: ApiError;
+      503: ApiError;
     };
   };
-  /** Actors, store and request budget; 503 when a critical actor is down. */
+  /**
+   * Actors, store, request budget and the reasons the service is degraded or down; 503 when a
+   * critical actor is down.
+   */
   "GET /health": {
     responses: {
       200: Health;

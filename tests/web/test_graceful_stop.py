@@ -47,6 +47,12 @@ class SlowStore:
     async def prepare_partitions(self, now: float, days_ahead: int) -> None:
         return None
 
+    async def migrate(self) -> int:
+        return 1
+
+    async def drop_partitions_before(self, cutoff: float) -> list[str]:
+        return []
+
     async def recent_samples(self, since: float) -> dict[str, list[tuple[float, float, float]]]:
         return {}
 

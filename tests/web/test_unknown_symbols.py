@@ -6,7 +6,7 @@ runs on the real embedded Postgres (real clock)."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -119,3 +119,29 @@ async def test_a_symbol_only_in_the_store_is_known_and_one_never_stored_is_not(
         assert body["count"] == 0
     status, body = await get(service, SAMPLES + "?symbol=NEVERUSDT", pg_store)
     assert (status, body["field"]) == (404, "symbol")
+
+
+class DownStore:
+    """A store whose every read fails, as a database that is down does."""
+
+    async def write(self, batch: object) -> int:
+        raise OSError("connection refused")
+
+    def __getattr__(self, name: str) -> object:
+        async def fail(*_: object, **__: object) -> object:
+            raise OSError("connection refused")
+
+        return fail
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/market/open-interest/samples?symbol=BTCUSDT", "/api/open-interest-alerts"]
+)
+async def test_a_read_that_needs_a_database_that_is_down_answers_503_with_the_reason(path: str):
+    service = make_service(WallClock.starting_now(START_MS / 1000))
+    app = unfed_app(service, store=cast(Any, DownStore()))
+    response = await app.test_client().get(path)
+    body = await response.get_json()
+    assert response.status_code == 503
+    assert "database unavailable" in body["error"]
+    assert "connection refused" in body["error"]

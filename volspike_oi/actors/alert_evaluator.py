@@ -11,6 +11,7 @@ restored from the stored alerts, so a restart does not re-alert moves already al
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import attrs
 import trio
@@ -28,6 +29,7 @@ from volspike_oi.alerts import (
 )
 from volspike_oi.clock import WallClock
 from volspike_oi.config import AlertSettings
+from volspike_oi.fanout import FanOut
 from volspike_oi.history import UNKNOWN_PRICE, OiHistory, capacity_for
 from volspike_oi.messages import ALERT_SOURCE, HistoryBackfill, OiAlert, OiSample
 from volspike_oi.metrics import Metrics
@@ -142,7 +144,7 @@ async def _restore(
 
 async def run(
     samples_in: trio.MemoryReceiveChannel[OiSample | HistoryBackfill],
-    outs: list[trio.MemorySendChannel[OiAlert]],
+    outs: FanOut[OiAlert] | Sequence[trio.MemorySendChannel[OiAlert]],
     state: AlertState,
     metrics: Metrics,
     clock: WallClock,
@@ -179,5 +181,8 @@ async def run(
             alert.baseline,
             alert.baseline_samples,
         )
-        for out in outs:
-            await out.send(alert)
+        if isinstance(outs, FanOut):
+            await outs.send(alert)
+        else:
+            for out in outs:
+                await out.send(alert)

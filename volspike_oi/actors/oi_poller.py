@@ -19,6 +19,7 @@ import trio
 from volspike_oi import metrics as m
 from volspike_oi.budget import Lane, Reservation, WeightBudget
 from volspike_oi.clock import WallClock
+from volspike_oi.fanout import FanOut
 from volspike_oi.mark_book import MarkPriceBook
 from volspike_oi.messages import OiSample, UniverseUpdate
 from volspike_oi.metrics import Metrics
@@ -52,7 +53,7 @@ async def run(
     book: MarkPriceBook,
     metrics: Metrics,
     universe_in: trio.MemoryReceiveChannel[UniverseUpdate],
-    outs: list[trio.MemorySendChannel[OiSample]],
+    outs: FanOut[OiSample],
     status: PollerStatus,
     *,
     min_interval_s: float,
@@ -119,8 +120,8 @@ async def run(
         try:
             await poll_once(symbol, reservation, liquid)
         finally:
-            # Released only once the sample is handed on: a stalled consumer holds the slots,
-            # so polling slows down instead of piling up tasks.
+            # Released only once the sample is handed on: a stalled critical consumer (the
+            # store writer) holds the slots, so polling slows down instead of piling up tasks.
             in_flight.release_on_behalf_of(symbol_token(symbol, reservation))
 
     async def poll_once(symbol: str, reservation: Reservation, liquid: bool) -> None:
@@ -158,8 +159,7 @@ async def run(
             source="realtime" if liquid else "snapshot",
         )
         metrics.inc(m.OI_POLLS)
-        for out in outs:
-            await out.send(sample)
+        await outs.send(sample)
 
     task_status.started()
     async with trio.open_nursery() as nursery:

@@ -7,17 +7,19 @@ weight used against the limit, errors by kind, alerts/min and mark price coverag
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import trio
 
+from volspike_oi import health_rules
 from volspike_oi import metrics as m
 from volspike_oi.budget import WeightBudget
 from volspike_oi.clock import WallClock
 from volspike_oi.mark_book import MarkPriceBook
 from volspike_oi.messages import UniverseUpdate
 from volspike_oi.metrics import Metrics
-from volspike_oi.snapshots import PollerStatus, ServiceStatus, WriterStatus
+from volspike_oi.snapshots import ActorHealth, PollerStatus, ServiceStatus, WriterStatus
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +74,15 @@ def status_figures(
     }
 
 
-def format_line(f: dict[str, Any], hold_reason: str = "", hold_detail: str = "") -> str:
+def format_line(
+    f: dict[str, Any],
+    hold_reason: str = "",
+    hold_detail: str = "",
+    reasons: Sequence[str] = (),
+) -> str:
     """The status line; `hold_reason`/`hold_detail` (the budget's) name a hold under way, be it
-    a ban, the firewall or the rate limit, until the probe after it is answered."""
+    a ban, the firewall or the rate limit, until the probe after it is answered. `reasons`: the
+    `health_rules` codes `/health` reports (the same list, ending the line)."""
 
     def secs(v: float | None) -> str:
         return "-" if v is None else f"{v:.1f}s"
@@ -95,6 +103,7 @@ def format_line(f: dict[str, Any], hold_reason: str = "", hold_detail: str = "")
         f"OI polls {f['oi_polls_per_min']:.0f}/min | weight {f['weight_per_min']:.0f}/min, "
         f"server {f['server_weight']}/{f['weight_limit']} | errors/min {errors} | "
         f"alerts {f['alerts_per_min']:.1f}/min | marks {f['fresh_marks']} fresh ({f['mark_source']}){hold}"
+        + (f" | DEGRADED: {', '.join(reasons)}" if reasons else "")
     )
 
 
@@ -109,8 +118,11 @@ async def run(
     *,
     every_s: float,
     writer: WriterStatus | None = None,
+    health: Mapping[str, ActorHealth] | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
+    """`health`: the supervisor's actor states, for the actor reasons on the line."""
+
     async def follow_universe() -> None:
         async for update in universe_in:
             status.universe = update
@@ -135,5 +147,17 @@ async def run(
             )
             previous = current
             status.last_minute = figures
-            status.line = format_line(figures, budget.hold_reason, budget.hold_detail)
+            found = health_rules.reasons(
+                now=clock.now(),
+                health=health or {},
+                budget=budget,
+                poller=poller,
+                book=book,
+                universe=status.universe,
+                writer=writer,
+                last_minute=figures,
+            )
+            status.line = format_line(
+                figures, budget.hold_reason, budget.hold_detail, [r.code for r in found]
+            )
             log.info("%s", status.line)

@@ -6,6 +6,10 @@ A flusher writes the oldest rows first, one batch (COPY, idempotent) at a time, 
 buffer grows (bounded by `max_buffered_samples`, default over an hour at the full request rate)
 and the same batch is retried with backoff until it lands. Only if the bound is reached are the
 oldest samples dropped, counted and logged loudly. A clean shutdown flushes what is buffered.
+
+The schema is migrated here, not before the service starts: with the database down at boot the
+service still polls, serves and buffers, and the first flush follows the migration. Hourly, the
+writer also creates partitions ahead and drops those older than the retention window.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ RETRY_MAX_S = 15.0
 SHUTDOWN_FLUSH_S = 10.0
 PARTITIONS_AHEAD_DAYS = 2
 PARTITION_CHECK_S = 3600.0
+"""How often partitions ahead are created and those past the retention window dropped."""
+DISK_FULL = "53100"
+"""Postgres' SQLSTATE for a full disk: an outage with a loud reason, retried like any other."""
 DEFAULT_MAX_BUFFERED = 150_000
 """Over an hour of samples at the full 2400 requests a minute."""
 
@@ -48,12 +55,41 @@ async def run(
     metrics: Metrics,
     *,
     max_buffered_samples: int = DEFAULT_MAX_BUFFERED,
+    retention_days: int | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     samples: deque[OiSample] = deque()
     alerts: deque[OiAlert] = deque()
     universes: deque[UniverseUpdate] = deque()
     wake = trio.Event()
+    schema_ready = trio.Event()
+
+    def failed(exc: Exception, doing: str) -> None:
+        """Record a database failure: the outage's start, its reason, one loud log line."""
+        reason = f"{type(exc).__name__}: {exc}".strip()
+        if getattr(exc, "sqlstate", None) == DISK_FULL:
+            reason = f"DATABASE DISK FULL (SQLSTATE {DISK_FULL}): {reason}"
+            log.error("%s failed: %s; buffering and retrying", doing, reason)
+        elif status.down_since is None:
+            log.error("%s failed (%s); buffering and retrying", doing, reason)
+        if status.down_since is None:
+            status.down_since = clock.now()
+        status.last_error = reason
+        metrics.inc(m.STORE_WRITE_FAILURES)
+
+    async def migrate() -> None:
+        retry_s = RETRY_FIRST_S
+        while True:
+            try:
+                version = await store.migrate()
+            except Exception as exc:  # the database is down at boot: the service runs anyway
+                failed(exc, "schema migration")
+                await trio.sleep(retry_s)
+                retry_s = min(RETRY_MAX_S, retry_s * 2)
+                continue
+            log.info("database schema at version %d", version)
+            schema_ready.set()
+            return
 
     async def take_samples() -> None:
         nonlocal wake
@@ -105,16 +141,30 @@ async def run(
         metrics.inc(m.STORE_ROWS_WRITTEN, len(batch.samples))
         return True
 
-    async def partitions_ahead() -> None:
+    async def maintain_partitions() -> None:
+        await schema_ready.wait()
         while True:
             try:
                 await store.prepare_partitions(clock.now(), PARTITIONS_AHEAD_DAYS)
             except Exception as exc:  # the writer creates any missing day on demand anyway
                 log.warning("could not create partitions ahead: %s", exc)
+            if retention_days is not None:
+                try:
+                    dropped = await store.drop_partitions_before(
+                        clock.now() - retention_days * 86_400
+                    )
+                except Exception as exc:  # retried next hour; only disk use grows meanwhile
+                    log.error("retention: could not drop old partitions: %s", exc)
+                else:
+                    if dropped:
+                        log.info(
+                            "retention (%d days): dropped %s", retention_days, ", ".join(dropped)
+                        )
             await trio.sleep(PARTITION_CHECK_S)
 
     async def flusher() -> None:
         nonlocal wake
+        await schema_ready.wait()
         retry_s = RETRY_FIRST_S
         while True:
             with trio.move_on_after(FLUSH_EVERY_S):
@@ -124,11 +174,7 @@ async def run(
                 while await flush_once():
                     pass
             except Exception as exc:  # any database failure: keep the rows, retry later
-                if status.down_since is None:
-                    status.down_since = clock.now()
-                    log.error("database write failed (%s); buffering and retrying", exc)
-                status.last_error = f"{type(exc).__name__}: {exc}"
-                metrics.inc(m.STORE_WRITE_FAILURES)
+                failed(exc, "database write")
                 await trio.sleep(retry_s)
                 retry_s = min(RETRY_MAX_S, retry_s * 2)
                 continue
@@ -146,8 +192,9 @@ async def run(
             nursery.start_soon(take_samples)
             nursery.start_soon(take_alerts)
             nursery.start_soon(take_universe)
+            nursery.start_soon(migrate)
             nursery.start_soon(flusher)
-            nursery.start_soon(partitions_ahead)
+            nursery.start_soon(maintain_partitions)
             task_status.started()
     finally:
         # Shutdown (or a crash): take what is still queued in the channels, then give
@@ -157,6 +204,8 @@ async def run(
         _drain(universe_in, universes)
         with trio.CancelScope(shield=True), trio.move_on_after(SHUTDOWN_FLUSH_S) as scope:
             try:
+                if not schema_ready.is_set():  # stopped before the database was first reached
+                    await store.migrate()
                 while await flush_once():
                     pass
             except Exception as exc:

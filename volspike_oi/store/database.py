@@ -21,7 +21,7 @@ import trio
 
 from volspike_oi.messages import LiquidMember, OiAlert, OiSample, UniverseUpdate
 from volspike_oi.store.protocol import WriteBatch
-from volspike_oi.store.schema import ensure_partitions, migrate
+from volspike_oi.store.schema import drop_partitions_before, ensure_partitions, migrate
 from volspike_oi.views import OiAlertView, OiStoredSample
 
 log = logging.getLogger(__name__)
@@ -313,6 +313,10 @@ class PostgresStore:
         today = utc(now).date()
         days = {today + dt.timedelta(days=k) for k in range(days_ahead + 1)}
         await self._run(lambda conn: ensure_partitions(conn, days))
+
+    async def drop_partitions_before(self, cutoff: float) -> list[str]:
+        day = utc(cutoff).date()
+        return await self._run(lambda conn: drop_partitions_before(conn, day))
 
     async def aclose(self) -> None:
         conn, self._conn = self._conn, None

@@ -35,6 +35,14 @@ class StoreWriter(Protocol):
 
     async def prepare_partitions(self, now: float, days_ahead: int) -> None: ...
 
+    async def migrate(self) -> int:
+        """Bring the schema up to date (idempotent); returns its version."""
+        ...
+
+    async def drop_partitions_before(self, cutoff: float) -> list[str]:
+        """Drop the daily sample partitions of days before `cutoff`'s (UTC); their names."""
+        ...
+
 
 class StoreReader(Protocol):
     async def recent_samples(self, since: float) -> dict[str, list[tuple[float, float, float]]]:

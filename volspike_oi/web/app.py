@@ -12,12 +12,14 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from collections.abc import Awaitable
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 from quart import Response, request, websocket
 from quart_trio import QuartTrio
+from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 
 from volspike_oi import metrics as m
 from volspike_oi.messages import Ingested
@@ -61,6 +63,12 @@ from volspike_oi.wire import ABSENT, to_json
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+BODY_TIMEOUT_S = 30.0
+"""Longest wait for a request body (quart's BODY_TIMEOUT, 60 s by default); past it the answer
+is 408 and the connection is closed. Slow headers are bounded by hypercorn's keep-alive timeout
+(`hypercorn_config.READ_TIMEOUT`)."""
 APPLY_TIMEOUT_S = 5.0
 """How long an ingest waits for the web feed to serve what it posted (it normally takes
 microseconds); past it the answer goes out anyway, the data being stored."""
@@ -120,12 +128,72 @@ async def _known(handle: WebHandle, symbol: str) -> bool:
         return True
 
 
+def _too_large(cap: int) -> Response:
+    return _error(413, f"request body too large: at most {cap} bytes (HTTP_MAX_BODY_BYTES)", "$")
+
+
+class StoreUnavailable(Exception):
+    """A read the route needs failed in the database: answered 503 with the reason."""
+
+
+async def _read(query: Awaitable[T]) -> T:
+    """A store read; a database that is down or refusing is a 503, not a 500."""
+    try:
+        return await query
+    except Exception as exc:
+        log.warning("store read failed: %s", exc)
+        raise StoreUnavailable(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+
+
 def create_app(handle: WebHandle) -> Any:
     app = QuartTrio(__name__, static_folder=None)
+
+    @app.errorhandler(StoreUnavailable)
+    async def store_unavailable(exc: StoreUnavailable) -> Response:
+        return _error(503, f"database unavailable, retry later: {exc}")
+
+    # quart refuses a body over the cap: at once when Content-Length says so (the body is never
+    # read), else as soon as a chunked body passes it (the rest is discarded as it arrives).
+    app.config["MAX_CONTENT_LENGTH"] = handle.max_body_bytes
+    app.config["BODY_TIMEOUT"] = BODY_TIMEOUT_S
 
     @app.errorhandler(BadRequest)
     async def bad_request(exc: BadRequest) -> Response:
         return _error(400, exc.message, exc.field)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    async def too_large(exc: RequestEntityTooLarge) -> Response:
+        return _too_large(handle.max_body_bytes)
+
+    @app.errorhandler(RequestTimeout)
+    async def body_too_slow(exc: RequestTimeout) -> Response:
+        return _error(408, f"request body not received within {BODY_TIMEOUT_S:.0f} s", "$")
+
+    @app.before_request
+    async def body_size() -> Response | None:
+        # Before the key is checked and before a byte of the body is read.
+        length = request.content_length
+        if length is not None and length > handle.max_body_bytes:
+            return _too_large(handle.max_body_bytes)
+        return None
+
+    @app.after_request
+    async def finish_body(response: Response) -> Response:
+        """Read what is left of the request body before answering, or close the connection.
+
+        An answer sent before the body was read (a 401 refused on its headers, say) ends quart's
+        ASGI request while the client is still sending: hypercorn then closes the keep-alive
+        connection under a client that believes it reusable, and a requests.Session posting
+        through it hung for its timeout on the next request (issue 9 point 9: 9 of 150 pairs).
+        Draining here keeps the connection, bounded by the size cap and BODY_TIMEOUT_S; a body
+        over the cap (413) or too slow (408) is not drained but answered `Connection: close`, so
+        the client opens a new connection instead of waiting on this one.
+        """
+        try:
+            await request.get_data(cache=False)
+        except (RequestEntityTooLarge, RequestTimeout):
+            response.headers["Connection"] = "close"
+        return response
 
     @app.after_request
     async def cors(response: Response) -> Response:
@@ -234,7 +302,7 @@ def create_app(handle: WebHandle) -> Any:
         limit = parse_limit(request.args.get("limit"), SAMPLES_DEFAULT_LIMIT, SAMPLES_MAX_LIMIT)
         since = parse_since(request.args.get("since"))
         if handle.store is not None:
-            rows = await handle.store.samples(symbol, since, limit)
+            rows = await _read(handle.store.samples(symbol, since, limit))
         else:
             history = handle.alerts.histories.get(symbol)
             points = [] if history is None else history.since(since or 0.0)[-limit:]
@@ -248,7 +316,7 @@ def create_app(handle: WebHandle) -> Any:
         symbol = parse_symbol(request.args.get("symbol"), required=False)
         limit = parse_limit(request.args.get("limit"), ALERTS_DEFAULT_LIMIT, ALERTS_MAX_LIMIT)
         if handle.store is not None:
-            rows = await handle.store.alerts(symbol, limit)
+            rows = await _read(handle.store.alerts(symbol, limit))
         else:
             recent = [
                 a

@@ -27,6 +27,9 @@ from volspike_oi.snapshots import (
 from volspike_oi.store.protocol import Store
 from volspike_oi.web.hub import Hub
 
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+"""HTTP_MAX_BODY_BYTES's default (a 650-symbol snapshot is ~80 KB)."""
+
 
 @attrs.frozen
 class WebHandle:
@@ -49,6 +52,9 @@ class WebHandle:
     """To the web feed, which owns `web` and the hub's publishing."""
     api_key: str | None
     """VOLSPIKE_API_KEY; None refuses every ingest."""
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    """HTTP_MAX_BODY_BYTES: a larger request body is answered 413 (before it is read when its
+    Content-Length says so)."""
     allowed_origins: tuple[str, ...] = ()
     """ALLOWED_ORIGINS: browser origins answered with CORS on GET routes and let into /ws;
     empty = same origin only."""

@@ -6,14 +6,13 @@ is read from what it publishes.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import attrs
 
+from volspike_oi.health_rules import HealthStatus, ReasonCode, reasons, status_of
 from volspike_oi.snapshots import ActorState
 from volspike_oi.views import iso
 from volspike_oi.web.handle import WebHandle
-from volspike_oi.wire import Count, IsoTime, described
+from volspike_oi.wire import ABSENT, Absent, Count, IsoTime, described
 
 
 @attrs.frozen
@@ -59,11 +58,33 @@ class BudgetHealth:
 
 
 @attrs.frozen
-class Health:
-    """`GET /health`: 200 when every critical actor runs, else 503."""
+class HealthReason:
+    code: ReasonCode = attrs.field(
+        metadata=described(
+            "What is wrong: critical_actor_down makes the status down, every other code degraded."
+        )
+    )
+    detail: str = attrs.field(metadata=described("The same, for a person to read."))
+    since: IsoTime | Absent = attrs.field(
+        default=ABSENT, metadata=described("Since when it holds, when known.")
+    )
+    until: IsoTime | Absent = attrs.field(
+        default=ABSENT,
+        metadata=described("When it is expected to end (a Binance ban's end), when known."),
+    )
 
-    status: Literal["ok", "down"]
+
+@attrs.frozen
+class Health:
+    """`GET /health`: "down" (503) when a critical actor is not running; "degraded" (200) when
+    anything else is wrong (a Binance ban or firewall, no OI poll for 2 intervals, the database
+    down, stale mark prices …); each is listed in `reasons`."""
+
+    status: HealthStatus
     down: list[str] = attrs.field(metadata=described("Critical actors that are not running."))
+    reasons: list[HealthReason] = attrs.field(
+        metadata=described("Why the status is not ok; empty when it is.")
+    )
     actors: dict[str, ActorHealthView] = attrs.field(metadata=described("Actor name → its health."))
     last_poll_at: IsoTime | None = attrs.field(
         metadata=described("Latest open interest poll.", json="lastPollAt")
@@ -110,9 +131,29 @@ def health_view(handle: WebHandle) -> tuple[Health, int]:
     now = handle.clock.now()
     writer = handle.writer
     last_polls = handle.poller.last_poll_at
+    found = reasons(
+        now=now,
+        health=handle.health,
+        budget=handle.budget,
+        poller=handle.poller,
+        book=handle.book,
+        universe=handle.status.universe,
+        writer=writer,
+        last_minute=handle.status.last_minute,
+    )
+    status = status_of(found)
     body = Health(
-        status="down" if down else "ok",
+        status=status,
         down=down,
+        reasons=[
+            HealthReason(
+                code=r.code,
+                detail=r.detail,
+                since=ABSENT if r.since is None else iso(r.since),
+                until=ABSENT if r.until is None else iso(r.until),
+            )
+            for r in found
+        ],
         actors=actors,
         last_poll_at=iso(max(last_polls.values())) if last_polls else None,
         store=None
@@ -130,4 +171,4 @@ def health_view(handle: WebHandle) -> tuple[Health, int]:
         ),
         status_line=handle.status.line,
     )
-    return body, 503 if down else 200
+    return body, 503 if status == "down" else 200

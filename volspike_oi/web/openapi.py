@@ -52,6 +52,15 @@ RESPONSES: dict[str, Schema] = {
         "No such symbol: neither tracked now nor ever stored. `field` is `symbol` and `error` "
         "names it, so a typo is not mistaken for 'no data yet'.",
     ),
+    "PayloadTooLarge": _json_body(
+        ref("ApiError"),
+        "The body is larger than the server's HTTP_MAX_BODY_BYTES (8 MiB by default): answered "
+        "before it is read, with `Connection: close`. Nothing was stored.",
+    ),
+    "ReadUnavailable": _json_body(
+        ref("ApiError"),
+        "The database this read needs is down or refusing; `error` says why. Retry later.",
+    ),
     "IngestUnavailable": _json_body(
         ref("ApiError"),
         "Ingest is disabled (no VOLSPIKE_API_KEY on the server), or the database refused the "
@@ -164,6 +173,7 @@ PATHS: dict[str, Schema] = {
                 "200": _ok("OiIngestResult", "Stored what could be stored."),
                 "400": _response("BadRequest"),
                 "401": _response("Unauthorized"),
+                "413": _response("PayloadTooLarge"),
                 "503": _response("IngestUnavailable"),
             },
         }
@@ -187,6 +197,7 @@ PATHS: dict[str, Schema] = {
                 "200": _ok("OiAlertIngestResult", "Stored."),
                 "400": _response("BadRequest"),
                 "401": _response("Unauthorized"),
+                "413": _response("PayloadTooLarge"),
                 "503": _response("IngestUnavailable"),
             },
         }
@@ -248,6 +259,7 @@ PATHS: dict[str, Schema] = {
                 "200": _ok("Samples"),
                 "400": _response("BadRequest"),
                 "404": _response("UnknownSymbol"),
+                "503": _response("ReadUnavailable"),
             },
         }
     },
@@ -260,16 +272,21 @@ PATHS: dict[str, Schema] = {
                 _symbol_query(required=False, description="Only this symbol's alerts."),
                 _limit(ALERTS_DEFAULT_LIMIT, ALERTS_MAX_LIMIT),
             ],
-            "responses": {"200": _ok("Alerts"), "400": _response("BadRequest")},
+            "responses": {
+                "200": _ok("Alerts"),
+                "400": _response("BadRequest"),
+                "503": _response("ReadUnavailable"),
+            },
         }
     },
     "/health": {
         "get": {
             "operationId": "getHealth",
             "tags": ["operations"],
-            "summary": "Actors, store and request budget; 503 when a critical actor is down.",
+            "summary": "Actors, store, request budget and the reasons the service is degraded or "
+            "down; 503 when a critical actor is down.",
             "responses": {
-                "200": _ok("Health", "Every critical actor runs."),
+                "200": _ok("Health", "Every critical actor runs (status ok or degraded)."),
                 "503": _ok("Health", "A critical actor is down (listed in `down`)."),
             },
         }

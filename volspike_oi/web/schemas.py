@@ -34,7 +34,13 @@ from volspike_oi.web.contract import (
     WS_CHANNELS,
 )
 from volspike_oi.web.errors import ApiError
-from volspike_oi.web.health import ActorHealthView, BudgetHealth, Health, StoreHealth
+from volspike_oi.web.health import (
+    ActorHealthView,
+    BudgetHealth,
+    Health,
+    HealthReason,
+    StoreHealth,
+)
 from volspike_oi.web.ingest import (
     CONTEXT_FIELDS,
     MAX_ITEMS,
@@ -267,6 +273,7 @@ COMPONENTS: dict[str, type | Schema] = {
     "ActorHealth": ActorHealthView,
     "StoreHealth": StoreHealth,
     "BudgetHealth": BudgetHealth,
+    "HealthReason": HealthReason,
     "Health": Health,
     "StatusErrorsPerMinute": _object(
         {

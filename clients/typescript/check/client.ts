@@ -12,6 +12,7 @@ import type {
   Endpoints,
   FrontendOpenInterest,
   Health,
+  HealthReason,
   LatestOpenInterest,
   LegacyOiSnapshotIngest,
   LiquidMember,
@@ -161,7 +162,11 @@ export async function health(base: string) {
   const actors: [string, ActorHealth][] = Object.entries(body.actors);
   const store: StoreHealth | null = body.store;
   const budget: BudgetHealth = body.budget;
+  const ban: HealthReason | undefined = body.reasons.find((r) => r.code === "binance_ban");
   return {
+    status: body.status,
+    reasons: body.reasons.map((r) => r.code),
+    bannedUntil: ban?.until ?? null,
     down: actors.filter(([, a]) => a.critical && a.state !== "running").map(([n]) => n),
     buffered: store?.buffered ?? 0,
     holdSeconds: budget.holdSeconds,
