@@ -11,16 +11,15 @@ import math
 import pytest
 import trio
 
+from tests.fakes import EmptyStore
 from tests.service_harness import NO_STREAM, start_stack
 from volspike_oi import metrics as m
 from volspike_oi.actors import alert_evaluator
 from volspike_oi.clock import WallClock
 from volspike_oi.fanout import FanOut, Output
-from volspike_oi.messages import LiquidMember, OiAlert
 from volspike_oi.metrics import Metrics
 from volspike_oi.snapshots import FanOutStatus
 from volspike_oi.store.protocol import WriteBatch
-from volspike_oi.views import OiAlertView, OiStoredSample
 
 
 def fan(*outputs: Output[int]) -> FanOut[int]:
@@ -54,39 +53,16 @@ async def test_a_full_critical_output_holds_the_producer_and_says_whom_it_waits_
     assert out.status.dropped == {}
 
 
-class CountingStore:
+class CountingStore(EmptyStore):
     """Stores nothing, counts the samples written."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.written = 0
 
     async def write(self, batch: WriteBatch) -> int:
         self.written += len(batch.samples)
         return len(batch.samples)
-
-    async def prepare_partitions(self, now: float, days_ahead: int) -> None:
-        return None
-
-    async def migrate(self) -> int:
-        return 1
-
-    async def drop_partitions_before(self, cutoff: float) -> list[str]:
-        return []
-
-    async def recent_samples(self, since: float) -> dict[str, list[tuple[float, float, float]]]:
-        return {}
-
-    async def last_alerts(self, since: float, source: str) -> list[OiAlert]:
-        return []
-
-    async def samples(self, symbol: str, since: float | None, limit: int) -> list[OiStoredSample]:
-        return []
-
-    async def alerts(self, symbol: str | None, limit: int) -> list[OiAlertView]:
-        return []
-
-    async def liquid_members(self) -> list[LiquidMember]:
-        return []
 
 
 async def stuck_evaluator(samples_in, outs, *args, task_status=trio.TASK_STATUS_IGNORED, **kw):

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import trio
 
+from tests.fakes import EmptyStore
 from tests.web.conftest import API_KEY, start_feed, web_handle
 from volspike_oi.actors import http_server
 from volspike_oi.budget import WeightBudget
@@ -21,52 +22,26 @@ from volspike_oi.clock import WallClock
 from volspike_oi.config import Settings
 from volspike_oi.envconfig import load
 from volspike_oi.mark_book import MarkPriceBook
-from volspike_oi.messages import LiquidMember, OiAlert
 from volspike_oi.metrics import Metrics
 from volspike_oi.service import Service
 from volspike_oi.store.protocol import WriteBatch
-from volspike_oi.views import OiAlertView, OiStoredSample, iso
+from volspike_oi.views import iso
 
 NOW = dt.datetime(2026, 10, 7, 8, 0, tzinfo=dt.UTC).timestamp()
 
 
-class SlowStore:
+class SlowStore(EmptyStore):
     """A store whose writes wait until the test lets them through."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.writing = trio.Event()
         self.release = trio.Event()
-        self.batches: list[WriteBatch] = []
 
     async def write(self, batch: WriteBatch) -> int:
         self.writing.set()
         await self.release.wait()
-        self.batches.append(batch)
-        return len(batch.samples)
-
-    async def prepare_partitions(self, now: float, days_ahead: int) -> None:
-        return None
-
-    async def migrate(self) -> int:
-        return 1
-
-    async def drop_partitions_before(self, cutoff: float) -> list[str]:
-        return []
-
-    async def recent_samples(self, since: float) -> dict[str, list[tuple[float, float, float]]]:
-        return {}
-
-    async def last_alerts(self, since: float, source: str) -> list[OiAlert]:
-        return []
-
-    async def samples(self, symbol: str, since: float | None, limit: int) -> list[OiStoredSample]:
-        return []
-
-    async def alerts(self, symbol: str | None, limit: int) -> list[OiAlertView]:
-        return []
-
-    async def liquid_members(self) -> list[LiquidMember]:
-        return []
+        return await super().write(batch)
 
 
 async def start_api(
