@@ -15,6 +15,7 @@ import pytest
 import trio
 import trio.testing
 
+from tests.fakes import EmptyStore
 from volspike_oi import metrics as m
 from volspike_oi.actors import alert_evaluator
 from volspike_oi.alerts import AlertRules
@@ -22,14 +23,12 @@ from volspike_oi.clock import WallClock
 from volspike_oi.messages import (
     ALERT_SOURCE,
     HistoryBackfill,
-    LiquidMember,
     OiAlert,
     OiSample,
     SampleSource,
 )
 from volspike_oi.metrics import Metrics
 from volspike_oi.snapshots import AlertState
-from volspike_oi.views import OiAlertView, OiStoredSample
 
 T0 = 1_791_360_000.0
 BASE = 50_000.0
@@ -37,10 +36,11 @@ PRICE = 95_000.0
 RULES = AlertRules()
 
 
-class AlertsOnlyStore:
+class AlertsOnlyStore(EmptyStore):
     """A store whose only content is `alerts` (or that is down)."""
 
     def __init__(self, alerts: list[OiAlert], *, down: bool = False) -> None:
+        super().__init__()
         self.stored, self.down, self.asked_since = alerts, down, list[float]()
 
     async def last_alerts(self, since: float, source: str) -> list[OiAlert]:
@@ -48,18 +48,6 @@ class AlertsOnlyStore:
         if self.down:
             raise ConnectionError("connection refused")
         return [a for a in self.stored if a.timestamp >= since and a.source == source]
-
-    async def recent_samples(self, since: float) -> dict[str, list[tuple[float, float, float]]]:
-        return {}
-
-    async def samples(self, symbol: str, since: float | None, limit: int) -> list[OiStoredSample]:
-        return []
-
-    async def alerts(self, symbol: str | None, limit: int) -> list[OiAlertView]:
-        return []
-
-    async def liquid_members(self) -> list[LiquidMember]:
-        return []
 
 
 def hour_before(symbol: str = "BTCUSDT") -> HistoryBackfill:

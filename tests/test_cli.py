@@ -7,6 +7,8 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import trio
@@ -50,19 +52,25 @@ def test_a_missing_scenario_file_is_one_line():
     assert "Traceback" not in done.stderr
 
 
-async def test_sim_process_answers_open_interest_with_the_weight_header():
-    process = await trio.lowlevel.open_process(
-        [*VOLSPIKE, "sim", "--port", "0", "--symbols", "50", "--seed", "3"],
-        stderr=subprocess.PIPE,
-    )
+@asynccontextmanager
+async def _running(
+    args: list[str], env: dict[str, str] | None = None
+) -> AsyncIterator[trio.Process]:
+    """`volspike-oi ARGS` with its stderr piped; killed on the way out if still running."""
+    process = await trio.lowlevel.open_process([*VOLSPIKE, *args], stderr=subprocess.PIPE, env=env)
     try:
-        assert process.stderr is not None
-        seen = b""
-        with trio.fail_after(30):
-            while (match := re.search(rb"Binance simulator on (http://[\d.:]+)", seen)) is None:
-                chunk = await process.stderr.receive_some()
-                assert chunk, f"simulator exited early: {seen.decode()}"
-                seen += chunk
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def test_sim_process_answers_open_interest_with_the_weight_header():
+    async with _running(["sim", "--port", "0", "--symbols", "50", "--seed", "3"]) as process:
+        seen = await _wait_for(process, rb"Binance simulator on (http://[\d.:]+)", 30)
+        match = re.search(rb"Binance simulator on (http://[\d.:]+)", seen)
+        assert match is not None
         url = match.group(1).decode()
         async with httpx.AsyncClient(base_url=url) as client:
             response = await client.get("/fapi/v1/openInterest", params={"symbol": "BTCUSDT"})
@@ -72,10 +80,6 @@ async def test_sim_process_answers_open_interest_with_the_weight_header():
         process.send_signal(signal.SIGTERM)
         with trio.fail_after(10):
             assert await process.wait() == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 async def _wait_for(process: trio.Process, pattern: bytes, seconds: float) -> bytes:
@@ -106,18 +110,11 @@ async def test_serve_without_network_logs_a_clear_error_keeps_retrying_and_stops
         "BINANCE_FAPI_URL": "http://127.0.0.1:9",
         "BINANCE_FSTREAM_URL": "ws://127.0.0.1:9",
     }
-    process = await trio.lowlevel.open_process(
-        [*VOLSPIKE, "serve"], stderr=subprocess.PIPE, env=env
-    )
-    try:
+    async with _running(["serve"], env) as process:
         seen = await _wait_for(process, rb"exchangeInfo failed .*retrying in \d+ s", 30)
         assert b"Traceback" not in seen
         assert process.returncode is None  # still running, still retrying
         assert await _stop_within(process, 5) == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 async def test_demo_logs_status_lines_and_stops_on_sigterm_within_5_s(tmp_path):
@@ -128,15 +125,10 @@ async def test_demo_logs_status_lines_and_stops_on_sigterm_within_5_s(tmp_path):
         "HTTP_PORT": "0",
         "VOLSPIKE_DATA_DIR": str(tmp_path),
     }
-    process = await trio.lowlevel.open_process([*VOLSPIKE, "demo"], stderr=subprocess.PIPE, env=env)
-    try:
+    async with _running(["demo"], env) as process:
         seen = await _wait_for(process, rb"status: universe 80/\d+ liquid .*OI polls \d+/min", 30)
         assert b"Traceback" not in seen
         assert await _stop_within(process, 5) == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 async def test_serve_with_its_database_unreachable_stays_up_serves_and_retries(tmp_path):
@@ -149,10 +141,7 @@ async def test_serve_with_its_database_unreachable_stays_up_serves_and_retries(t
         "BINANCE_FAPI_URL": "http://127.0.0.1:9",
         "BINANCE_FSTREAM_URL": "ws://127.0.0.1:9",
     }
-    process = await trio.lowlevel.open_process(
-        [*VOLSPIKE, "serve"], stderr=subprocess.PIPE, env=env
-    )
-    try:
+    async with _running(["serve"], env) as process:
         seen = await _wait_for(process, rb"HTTP API on (http://[\d.:]+)", 30)
         if b"schema migration failed (OperationalError" not in seen:
             seen += await _wait_for(process, rb"schema migration failed \(OperationalError", 30)
@@ -165,7 +154,3 @@ async def test_serve_with_its_database_unreachable_stays_up_serves_and_retries(t
         assert process.returncode is None
         assert b"Traceback" not in seen
         assert await _stop_within(process, 15) == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()

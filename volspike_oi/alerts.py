@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 import attrs
 
@@ -35,14 +35,8 @@ Verdict = Literal[
 """What became of one judged sample. `no_move` is below the percentage threshold; the gates
 name the rule that held back a move over it; `not_liquid` is a move of a symbol outside the
 liquid universe that would have fired (FR-OI-ALERT-1: only the universe alerts)."""
-SUPPRESSIONS: tuple[Verdict, ...] = (
-    "insufficient_baseline",
-    "contracts_gate",
-    "usd_gate",
-    "unknown_mark_price",
-    "cooldown",
-    "plateau",
-    "not_liquid",
+SUPPRESSIONS: tuple[Verdict, ...] = tuple(
+    v for v in get_args(Verdict) if v not in ("fired", "no_move")
 )
 """The verdicts counted as suppressed alerts (all but `fired` and `no_move`)."""
 

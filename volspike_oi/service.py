@@ -116,6 +116,29 @@ class Service:
     stopped: trio.Event = attrs.Factory(trio.Event)
     """Set when `run` has returned: every actor ended, the final flush done."""
 
+    def web_handle(
+        self, store: Store | None, ingest: trio.MemorySendChannel[Ingested]
+    ) -> WebHandle:
+        """What the web layer reads (these snapshots) and where it sends what clients post."""
+        return WebHandle(
+            clock=self.clock,
+            metrics=self.metrics,
+            budget=self.budget,
+            book=self.book,
+            poller=self.poller,
+            alerts=self.alerts,
+            status=self.status,
+            writer=self.writer if store is not None else None,
+            health=self.health,
+            web=self.web,
+            hub=self.hub,
+            store=store,
+            ingest=ingest,
+            api_key=self.settings.volspike_api_key,
+            allowed_origins=self.settings.allowed_origins,
+            max_body_bytes=self.settings.http_max_body_bytes,
+        )
+
     def request_stop(self, reason: str) -> None:
         """Stop gracefully: the API finishes its in-flight requests, then the actors end."""
         if self.stop_reason is None:
@@ -454,24 +477,7 @@ async def run(
             # The API runs in a nursery of its own, so a stop can end it (gracefully) first.
             async with trio.open_nursery() as front:
                 http_stop = trio.Event()
-                handle = WebHandle(
-                    clock=clock,
-                    metrics=metrics,
-                    budget=budget,
-                    book=book,
-                    poller=service.poller,
-                    alerts=service.alerts,
-                    status=service.status,
-                    writer=service.writer if storing else None,
-                    health=service.health,
-                    web=service.web,
-                    hub=service.hub,
-                    store=store,
-                    ingest=ingest_tx,
-                    api_key=settings.volspike_api_key,
-                    allowed_origins=settings.allowed_origins,
-                    max_body_bytes=settings.http_max_body_bytes,
-                )
+                handle = service.web_handle(store, ingest_tx)
                 binds = await start(
                     front,
                     "http",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import attrs
 import trio
 
 from volspike_oi.actors import web_feed
@@ -44,23 +45,8 @@ def web_handle(
     api_key: str | None = API_KEY,
     store: Store | None = None,
 ) -> WebHandle:
-    """What `service.run` hands the web layer, built from `service`'s snapshots."""
-    return WebHandle(
-        clock=service.clock,
-        metrics=service.metrics,
-        budget=service.budget,
-        book=service.book,
-        poller=service.poller,
-        alerts=service.alerts,
-        status=service.status,
-        writer=service.writer if store is not None else None,
-        health=service.health,
-        web=service.web,
-        hub=service.hub,
-        store=store,
-        ingest=ingest,
-        api_key=api_key,
-    )
+    """What `service.run` hands the web layer, with the test's API key."""
+    return attrs.evolve(service.web_handle(store, ingest), api_key=api_key)
 
 
 def unfed_app(service: Service, api_key: str | None = API_KEY, store: Store | None = None) -> Any:

@@ -15,14 +15,9 @@ import httpx
 import trio
 
 from tests.fakes import EmptyStore
-from tests.web.conftest import API_KEY, start_feed, web_handle
+from tests.web.conftest import API_KEY, make_service, start_feed, web_handle
 from volspike_oi.actors import http_server
-from volspike_oi.budget import WeightBudget
 from volspike_oi.clock import WallClock
-from volspike_oi.config import Settings
-from volspike_oi.envconfig import load
-from volspike_oi.mark_book import MarkPriceBook
-from volspike_oi.metrics import Metrics
 from volspike_oi.service import Service
 from volspike_oi.store.protocol import WriteBatch
 from volspike_oi.views import iso
@@ -48,9 +43,7 @@ async def start_api(
     nursery: trio.Nursery, store: SlowStore, stop: trio.Event
 ) -> tuple[Service, list[str]]:
     clock = WallClock.starting_now(NOW)
-    service = Service(
-        load(Settings, {}), clock, WeightBudget(ip_limit_per_min=2400), Metrics(), MarkPriceBook()
-    )
+    service = make_service(clock)
     ingest = await start_feed(nursery, service)
     handle = web_handle(service, ingest, store=store)
     binds: list[str] = await nursery.start(

@@ -19,18 +19,13 @@ from typing import Any, cast
 import pytest
 import trio
 
-from tests.web.conftest import start_app, unfed_app
+from tests.web.conftest import make_service, start_app, unfed_app
 from volspike_oi import __version__
 from volspike_oi.actors import web_feed
 from volspike_oi.actors.status import status_figures
-from volspike_oi.budget import WeightBudget
 from volspike_oi.clock import WallClock
-from volspike_oi.config import Settings
-from volspike_oi.envconfig import load
 from volspike_oi.history import OiHistory
-from volspike_oi.mark_book import MarkPriceBook
 from volspike_oi.messages import Ingested, LiquidMember, OiAlert, OiSample, UniverseUpdate
-from volspike_oi.metrics import Metrics
 from volspike_oi.polling import plan_polls
 from volspike_oi.service import Service
 from volspike_oi.snapshots import ActorHealth, PollerStatus, WebState, WriterStatus
@@ -220,18 +215,6 @@ def _subschemas(pointer: str, schema: dict[str, Any]) -> Iterator[tuple[str, dic
 
 
 # -- the app under test -------------------------------------------------------------------------
-
-
-def make_service(clock: WallClock) -> Service:
-    """A Service with every published snapshot at its start value, as `service.run` builds it."""
-    settings = load(Settings, {})
-    return Service(
-        settings=settings,
-        clock=clock,
-        budget=WeightBudget(ip_limit_per_min=settings.binance_weight_limit),
-        metrics=Metrics(),
-        book=MarkPriceBook(),
-    )
 
 
 def make_app(service: Service, api_key: str | None = API_KEY) -> Any:
