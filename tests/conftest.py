@@ -29,6 +29,37 @@ START_MS = 1_791_360_000_000
 REFERENCE_DIR = Path(__file__).resolve().parent / "fixtures" / "binance"
 
 
+# -- the order files are handed out in (`make test`: pytest-xdist, two workers, --dist loadfile) --
+
+LONGEST_FIRST = (
+    "tests/store/test_pipeline_store.py",  # ~90 s: a 60 s database outage on the real clock
+    "tests/test_service_hour.py",  # ~90 s: a simulated hour of 600 perps, CPU-bound
+    "tests/test_service_reliability.py",  # ~60 s
+    "tests/test_service_feed_faults.py",  # ~30 s
+    "tests/test_fanout.py",
+    "tests/test_cli.py",
+    "tests/web/test_schemathesis.py",
+    "tests/web/test_debug_page_browser.py",
+    "tests/store/test_down_at_boot.py",
+)
+"""The slowest test files, slowest first (seconds: each file run alone on a two-core machine).
+
+A worker takes the next file when it is nearly done with its own, so handing out the long ones
+first leaves short files to even out the end. xdist's own order (most tests first) hands these
+out last instead, and one of them alone then kept a worker busy long after the other was done."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if hasattr(config.option, "loadscopereorder"):  # pytest-xdist present
+        config.option.loadscopereorder = False  # keep the order set below
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: k for k, path in enumerate(LONGEST_FIRST)}
+    # Stable: the other files keep their order, and each file's tests stay together and in order.
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
 @pytest.fixture
 def make_sim() -> Callable[..., BinanceSim]:
     """Build a BinanceSim (inside trio) with test defaults; keyword args override settings."""

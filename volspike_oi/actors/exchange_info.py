@@ -1,8 +1,10 @@
 """Exchange-info actor: which USDT-M perpetuals trade now, every 15 minutes.
 
-Reads exchangeInfo through the binance-proxy when `BINANCE_PROXY_URL` is set, else from Binance,
-keeps the contracts `is_tracked_perpetual` accepts and sends the set to the classifier. A failed
-fetch is logged with its reason and retried with backoff; the last good set stays in force.
+Reads exchangeInfo through the binance-proxy when `BINANCE_PROXY_URL` is set (from Binance
+directly while the proxy fails: the client falls back and tries the proxy first again on every
+refresh), else from Binance, keeps the contracts `is_tracked_perpetual` accepts and sends the set,
+with its source, to the classifier. A failed fetch is logged with its reason and retried with
+backoff; the last good set stays in force.
 """
 
 from __future__ import annotations

@@ -25,7 +25,11 @@ class SimClock:
 
     @classmethod
     def starting_now(cls, start_epoch_ms: int) -> SimClock:
-        return cls(start_epoch_ms - start_epoch_ms % 1000, trio.current_time())
+        # Anchored on the whole second before `start_epoch_ms`, that much earlier on trio's
+        # clock: ticks fall on whole seconds and the clock still reads `start_epoch_ms` now
+        # (rounding the epoch alone put a standalone simulator up to 1 s behind the system).
+        into_second_ms = start_epoch_ms % 1000
+        return cls(start_epoch_ms - into_second_ms, trio.current_time() - into_second_ms / 1000)
 
     def now_ms(self) -> int:
         # The epsilon keeps 59.99999999 s of float drift from landing in the previous minute.

@@ -48,6 +48,14 @@ HIST_PERIODS_MS = {
 }
 WEIGHT_HEADER = "X-MBX-USED-WEIGHT-1M"
 JSON_HEADERS = (("Content-Type", "application/json"),)
+PROXY_INFO_PATH = "/api/binance/futures/info"
+"""The binance-proxy's exchangeInfo, served by the same simulator (any host reaches it)."""
+BAD_GATEWAY_HTML = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
+"""What nginx in front of a binance-proxy that is not running answers (HTML, not JSON)."""
 
 
 @attrs.frozen
@@ -132,6 +140,8 @@ class BinanceSim:
         self.firewall_until_ms = 0
         """Until then the CDN in front of the exchange answers every REST request itself."""
         self.firewall_status = 403
+        self.proxy_down_until_ms = 0
+        """Until then the binance-proxy is down: its route answers 502 Bad Gateway."""
         self._fault_rng = random.Random(settings.seed ^ 0x5EED_FA17)
         self._exchange_info_cache: tuple[int, str] | None = None
         self._routes: dict[str, _Route] = {
@@ -144,9 +154,7 @@ class BinanceSim:
             "/futures/data/openInterestHist": _Route(
                 lambda q: 0, self._open_interest_hist, separate_limit=True
             ),
-            "/api/binance/futures/info": _Route(
-                lambda q: 1, self._exchange_info, weight_header=False
-            ),
+            PROXY_INFO_PATH: _Route(lambda q: 1, self._exchange_info, weight_header=False),
         }
 
     # -- control ---------------------------------------------------------------------------------
@@ -173,6 +181,11 @@ class BinanceSim:
             raise ValueError(f"a firewall answers {FIREWALL_STATUSES}, not {status}")
         self.firewall_until_ms = self.clock.now_ms() + int(seconds * 1000)
         self.firewall_status = status
+
+    def proxy_down(self, seconds: float) -> None:
+        """For `seconds` the binance-proxy is down: nginx in front of it answers its route with
+        502 Bad Gateway (an HTML page). Binance itself answers as usual. Costs no weight."""
+        self.proxy_down_until_ms = self.clock.now_ms() + int(seconds * 1000)
 
     def throttle_all(self, seconds: float) -> None:
         """Every request gets 429 with Retry-After for `seconds`; persisting earns a 418."""
@@ -204,6 +217,9 @@ class BinanceSim:
             self.stats.record(now, "other", status, 0, self.limiter.used(client_ip, now))
             return SimResponse(status, _dumps(body_obj), JSON_HEADERS)
 
+        if path == PROXY_INFO_PATH and now < self.proxy_down_until_ms:
+            self.stats.record(now, path, 502, 0, self.limiter.used(client_ip, now))
+            return SimResponse(502, BAD_GATEWAY_HTML, (("Content-Type", "text/html"),))
         if now < self.firewall_until_ms:
             self.stats.record(now, path, self.firewall_status, 0, self.limiter.used(client_ip, now))
             if self.firewall_status == 403:
@@ -405,7 +421,7 @@ class BinanceSim:
             except (ValueError, TypeError) as exc:  # an attrs validator: the value is out of range
                 raise BinanceError(400, -1130, f"invalid faults: {exc}") from None
             return cattrs.unstructure(self.faults)
-        if path in ("/_sim/ban", "/_sim/throttle", "/_sim/firewall"):
+        if path in ("/_sim/ban", "/_sim/throttle", "/_sim/firewall", "/_sim/proxy-down"):
             seconds = doc.get("seconds")
             if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
                 raise BinanceError(400, -1130, "'seconds' must be a positive number")
@@ -419,6 +435,8 @@ class BinanceSim:
                 if status not in FIREWALL_STATUSES:
                     raise BinanceError(400, -1130, "'status' must be 403 or 451")
                 self.firewall(seconds, status)
+            elif path == "/_sim/proxy-down":
+                self.proxy_down(seconds)
             else:
                 self.throttle_all(seconds)
             return {"until": now + int(seconds * 1000)}

@@ -50,6 +50,10 @@ WEIGHT_HEADER = "x-mbx-used-weight-1m"
 REQUEST_TIMEOUT = httpx.Timeout(10.0, connect=5.0, pool=5.0)
 BACKOFF_BASE_S = 0.25
 BACKOFF_MAX_S = 8.0
+PROXY_INFO_PATH = "/api/binance/futures/info"
+PROXY_ATTEMPTS = 3
+"""Failed tries of the binance-proxy (a few jittered seconds apart) before exchangeInfo is read
+from Binance directly instead, for weight 1."""
 
 T = TypeVar("T")
 
@@ -78,6 +82,10 @@ class BinanceClient:
         self.fapi_url = fapi_url.rstrip("/")
         self.proxy_url = proxy_url.rstrip("/") if proxy_url else None
         self.rng = rng or random.Random()
+        self.proxy_failing_since: float | None = None
+        """Epoch seconds since which every exchangeInfo through the proxy failed (None: the
+        proxy answered last, or none is configured); `proxy_error` says how."""
+        self.proxy_error = ""
 
     async def get_json(
         self,
@@ -212,17 +220,48 @@ class BinanceClient:
             raise
 
     async def exchange_info(self) -> tuple[ExchangeInfo, str]:
-        """exchangeInfo through the binance-proxy when configured, else from Binance directly;
-        with where it came from ("binance-proxy" or "binance")."""
+        """exchangeInfo with where it came from ("binance-proxy" or "binance").
+
+        With a binance-proxy configured it is tried first on every call, so the service goes
+        back to it as soon as it answers; after `PROXY_ATTEMPTS` failures (or an answer that is
+        not exchangeInfo) Binance is asked directly, for weight 1. A refusal (429/418/403/451)
+        is not the proxy's failure: it holds every lane and is raised as it is.
+        """
         if self.proxy_url:
-            doc = await self.get_json(
-                "/api/binance/futures/info", lane=Lane.OTHER, weight=1, base_url=self.proxy_url
+            tried_at = self.clock.now()
+            try:
+                doc = await self.get_json(
+                    PROXY_INFO_PATH,
+                    lane=Lane.OTHER,
+                    weight=1,
+                    attempts=PROXY_ATTEMPTS,
+                    base_url=self.proxy_url,
+                )
+                info = self._decoded(doc, ExchangeInfo, "exchangeInfo from the binance-proxy")
+            except RateLimited:
+                raise
+            except ExchangeError as exc:
+                self._proxy_failed(str(exc), tried_at)
+            else:
+                if self.proxy_failing_since is not None:
+                    log.warning(
+                        "the binance-proxy answers again after %.0f s: exchangeInfo through it",
+                        self.clock.now() - self.proxy_failing_since,
+                    )
+                self.proxy_failing_since, self.proxy_error = None, ""
+                return info, "binance-proxy"
+        doc = await self.get_json("/fapi/v1/exchangeInfo", lane=Lane.OTHER, weight=1)
+        return self._decoded(doc, ExchangeInfo, "exchangeInfo"), "binance"
+
+    def _proxy_failed(self, error: str, tried_at: float) -> None:
+        if self.proxy_failing_since is None:
+            self.proxy_failing_since = tried_at
+            log.warning(
+                "the binance-proxy failed (%s): exchangeInfo from Binance directly (weight 1) "
+                "until the proxy answers again; it is tried first on every refresh",
+                error,
             )
-            source = "binance-proxy"
-        else:
-            doc = await self.get_json("/fapi/v1/exchangeInfo", lane=Lane.OTHER, weight=1)
-            source = "binance"
-        return self._decoded(doc, ExchangeInfo, "exchangeInfo"), source
+        self.proxy_error = error
 
     async def ticker_24h_all(self) -> list[Ticker24h]:
         doc = await self.get_json("/fapi/v1/ticker/24hr", lane=Lane.OTHER, weight=40)
