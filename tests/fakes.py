@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from volspike_oi.messages import LiquidMember, OiAlert
-from volspike_oi.store.protocol import WriteBatch
+from volspike_oi.store.protocol import CoinRow, WriteBatch
 from volspike_oi.views import OiAlertView, OiStoredSample
 
 
@@ -30,10 +30,15 @@ class EmptyStore:
     async def recent_samples(self, since: float) -> dict[str, list[tuple[float, float, float]]]:
         return {}
 
-    async def last_alerts(self, since: float, source: str) -> list[OiAlert]:
+    async def recent_coin(self, since: float) -> list[CoinRow]:
         return []
 
-    async def samples(self, symbol: str, since: float | None, limit: int) -> list[OiStoredSample]:
+    async def last_alerts(self, since: float, source: str, venue: str = "binance") -> list[OiAlert]:
+        return []
+
+    async def samples(
+        self, symbol: str, since: float | None, limit: int, venue: str = "binance"
+    ) -> list[OiStoredSample]:
         return []
 
     async def alerts(self, symbol: str | None, limit: int) -> list[OiAlertView]:

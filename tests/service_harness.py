@@ -12,10 +12,11 @@ import functools
 import itertools
 import random
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
+import httpx
 import trio
 
 from tests.conftest import START_MS
@@ -51,8 +52,10 @@ ALERT_KEYS = SEED_ALERT_KEYS | {
     "currentUsd",
     "markPriceChangePct",
     "windowMinutes",
+    "venue",
 }
-"""An alert as the API serves it: the seed's keys and what we add."""
+"""An alert as the API serves it: the seed's keys and what we add (an aggregate alert, venue
+"all", also has drivers)."""
 
 
 @attrs.define
@@ -87,6 +90,7 @@ async def start_stack(
     env: dict[str, str] | None = None,
     store: Store | None = None,
     prepare_sim: Callable[[BinanceSim], None] | None = None,
+    venue_transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
 ) -> Stack:
     """The simulator and the service; `prepare_sim` may adjust the market before either starts
     (a symbol's open interest, say)."""
@@ -104,6 +108,8 @@ async def start_stack(
             # The 3 s stream carries the same prices at a third of the CPU cost in long tests.
             "MARK_PRICE_STREAM": "!markPrice@arr",
             "HTTP_PORT": "0",
+            # Binance only unless a test names the venues (their simulators are its to start).
+            "OI_VENUES": "binance",
             **(env or {}),
         },
     )
@@ -122,6 +128,7 @@ async def start_stack(
             sample_subscribers=[samples_tx],
             alert_subscribers=[alerts_tx],
             store=store,
+            venue_transports=venue_transports,
         )
     )
     return Stack(exchange, service, recorder, binds[0])

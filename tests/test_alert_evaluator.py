@@ -43,7 +43,7 @@ class AlertsOnlyStore(EmptyStore):
         super().__init__()
         self.stored, self.down, self.asked_since = alerts, down, list[float]()
 
-    async def last_alerts(self, since: float, source: str) -> list[OiAlert]:
+    async def last_alerts(self, since: float, source: str, venue: str = "binance") -> list[OiAlert]:
         self.asked_since.append(since)
         if self.down:
             raise ConnectionError("connection refused")

@@ -99,6 +99,11 @@ async def _stop_within(process: trio.Process, seconds: float) -> int:
         return await process.wait()
 
 
+VENUE_REST_URLS = ("BYBIT_REST_URL", "OKX_REST_URL", "DERIBIT_URL", "HYPERLIQUID_URL")
+VENUE_WS_URLS = ("BYBIT_WS_URL", "OKX_WS_URL", "DERIBIT_WS_URL", "HYPERLIQUID_WS_URL")
+"""Every venue beside Binance: pointed at a closed port, so no test reaches the internet."""
+
+
 async def test_serve_without_network_logs_a_clear_error_keeps_retrying_and_stops_on_sigterm(
     tmp_path,
 ):
@@ -109,6 +114,8 @@ async def test_serve_without_network_logs_a_clear_error_keeps_retrying_and_stops
         # Port 9 on loopback refuses connections: what "no network" looks like to a client.
         "BINANCE_FAPI_URL": "http://127.0.0.1:9",
         "BINANCE_FSTREAM_URL": "ws://127.0.0.1:9",
+        **dict.fromkeys(VENUE_REST_URLS, "http://127.0.0.1:9"),
+        **dict.fromkeys(VENUE_WS_URLS, "ws://127.0.0.1:9"),
     }
     async with _running(["serve"], env) as process:
         seen = await _wait_for(process, rb"exchangeInfo failed .*retrying in \d+ s", 30)
@@ -140,6 +147,7 @@ async def test_serve_with_its_database_unreachable_stays_up_serves_and_retries(t
         "DATABASE_URL": "postgresql://volspike@127.0.0.1:9/volspike?connect_timeout=1",
         "BINANCE_FAPI_URL": "http://127.0.0.1:9",
         "BINANCE_FSTREAM_URL": "ws://127.0.0.1:9",
+        "OI_VENUES": "binance",
     }
     async with _running(["serve"], env) as process:
         seen = await _wait_for(process, rb"HTTP API on (http://[\d.:]+)", 30)

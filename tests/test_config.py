@@ -21,6 +21,7 @@ from volspike_oi.config import (
     Settings,
     StoreSettings,
     UniverseSettings,
+    VenueSettings,
     VolSpikeSettings,
     env_example,
 )
@@ -155,6 +156,7 @@ GROUPS = [
     AlertSettings,
     VolSpikeSettings,
     StoreSettings,
+    VenueSettings,
     HttpSettings,
     FeatureFlags,
     OpsSettings,

@@ -46,7 +46,7 @@ class FakeStore:
     async def recent_samples(self, since: float) -> dict[str, list[tuple[float, float, float]]]:
         return {}
 
-    async def last_alerts(self, since: float, source: str) -> list[OiAlert]:
+    async def last_alerts(self, since: float, source: str, venue: str = "binance") -> list[OiAlert]:
         return []
 
     async def prepare_partitions(self, now: float, days_ahead: int) -> None:

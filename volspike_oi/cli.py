@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -194,6 +194,42 @@ def _serve(settings: Settings) -> None:
         trio.run(_run_with_store, settings, uri)
 
 
+async def _start_venue_sims(
+    nursery: trio.Nursery, host: str, venues: Sequence[str], seed: int
+) -> dict[str, Any]:
+    """Every venue's simulator beside Binance's, each on its own loopback port (its own limits,
+    as on the real venue); returns the service settings that point at them."""
+    from volspike_oi.sim import bybit, deribit, hyperliquid, okx
+
+    urls: dict[str, Any] = {}
+
+    async def one(name: str, sim: Any, serve: Any, ws_path: str, rest: str, ws: str) -> None:
+        binds = await nursery.start(serve, sim, host, 0)
+        urls[rest] = binds[0]
+        urls[ws] = binds[0].replace("http://", "ws://") + ws_path
+        log.info("demo: %s simulator on %s", name, binds[0])
+
+    if "bybit" in venues:
+        by = bybit.BybitSim(seed=seed)
+        await one("Bybit", by, bybit.serve, bybit.WS_PATH, "bybit_rest_url", "bybit_ws_url")
+    if "okx" in venues:
+        await one("OKX", okx.OkxSim(), okx.serve, okx.WS_PATH, "okx_rest_url", "okx_ws_url")
+    if "deribit" in venues:
+        de = deribit.DeribitSim()
+        await one("Deribit", de, deribit.serve, deribit.WS_PATH, "deribit_url", "deribit_ws_url")
+    if "hyperliquid" in venues:
+        hl = hyperliquid.HyperliquidSim()
+        await one(
+            "Hyperliquid",
+            hl,
+            hyperliquid.serve,
+            hyperliquid.WS_PATH,
+            "hyperliquid_url",
+            "hyperliquid_ws_url",
+        )
+    return urls
+
+
 async def _run_demo(settings: Settings, sim_settings: SimSettings, uri: str) -> None:
     from volspike_oi import service
     from volspike_oi.sim.binance import BinanceSim, serve_sim
@@ -206,8 +242,12 @@ async def _run_demo(settings: Settings, sim_settings: SimSettings, uri: str) -> 
             binds = await nursery.start(serve_sim, sim, sim_settings.host, sim_settings.port)
             base = binds[0]
             log.info("demo: simulator on %s (stats at %s/_sim/stats)", base, base)
+            venue_urls = await _start_venue_sims(
+                nursery, sim_settings.host, settings.oi_venues, sim_settings.seed
+            )
             demo_settings = attrs.evolve(
                 settings,
+                **venue_urls,
                 binance_fapi_url=base,
                 binance_fstream_url=base.replace("http://", "ws://"),
                 binance_proxy_url=None,

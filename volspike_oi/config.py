@@ -19,6 +19,7 @@ from volspike_oi.envconfig import (
     setting,
     url_with_scheme,
 )
+from volspike_oi.venues.model import VENUES
 
 # SettingsError and load are re-exported: the CLI, the benches and tests import them from here.
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "SettingsError",
     "StoreSettings",
     "UniverseSettings",
+    "VenueSettings",
     "VolSpikeSettings",
     "env_example",
     "load",
@@ -290,6 +292,86 @@ class StoreSettings:
     )
 
 
+def _venue_list(v: object) -> str | None:
+    names = tuple(v) if isinstance(v, tuple) else ()
+    unknown = [n for n in names if n not in VENUES]
+    if unknown:
+        return f"a comma list of {', '.join(VENUES)} ({unknown[0]!r} is not a venue)"
+    if not names:
+        return f"at least one of {', '.join(VENUES)}"
+    if len(set(names)) != len(names):
+        return "a comma list naming each venue once"
+    return None
+
+
+@attrs.frozen(slots=False)
+class VenueSettings:
+    """Venues beside Binance: which run, their endpoints, how often a push venue is stored."""
+
+    oi_venues: tuple[str, ...] = setting(
+        "OI_VENUES",
+        VENUES,
+        "Comma-separated venues whose open interest is tracked (binance polls over REST; the "
+        "others stream). A venue that is down never slows another.",
+        check=_venue_list,
+    )
+    bybit_rest_url: str = setting(
+        "BYBIT_REST_URL",
+        "https://api.bybit.com",
+        "Bybit v5 REST base URL.",
+        check=url_with_scheme("http", "https"),
+    )
+    bybit_ws_url: str = setting(
+        "BYBIT_WS_URL",
+        "wss://stream.bybit.com/v5/public/linear",
+        "Bybit v5 public linear WebSocket URL.",
+        check=url_with_scheme("ws", "wss"),
+    )
+    okx_rest_url: str = setting(
+        "OKX_REST_URL",
+        "https://www.okx.com",
+        "OKX v5 REST base URL.",
+        check=url_with_scheme("http", "https"),
+    )
+    okx_ws_url: str = setting(
+        "OKX_WS_URL",
+        "wss://ws.okx.com:8443/ws/v5/public",
+        "OKX v5 public WebSocket URL.",
+        check=url_with_scheme("ws", "wss"),
+    )
+    deribit_url: str = setting(
+        "DERIBIT_URL",
+        "https://www.deribit.com",
+        "Deribit REST base URL (/api/v2/public/... is appended).",
+        check=url_with_scheme("http", "https"),
+    )
+    deribit_ws_url: str = setting(
+        "DERIBIT_WS_URL",
+        "wss://www.deribit.com/ws/api/v2",
+        "Deribit JSON-RPC WebSocket URL.",
+        check=url_with_scheme("ws", "wss"),
+    )
+    hyperliquid_url: str = setting(
+        "HYPERLIQUID_URL",
+        "https://api.hyperliquid.xyz",
+        "Hyperliquid API base URL (POST /info).",
+        check=url_with_scheme("http", "https"),
+    )
+    hyperliquid_ws_url: str = setting(
+        "HYPERLIQUID_WS_URL",
+        "wss://api.hyperliquid.xyz/ws",
+        "Hyperliquid WebSocket URL.",
+        check=url_with_scheme("ws", "wss"),
+    )
+    oi_store_min_interval_sec: float = setting(
+        "OI_STORE_MIN_INTERVAL_SEC",
+        5.0,
+        "A streamed venue-symbol is stored at most this often, and only when its OI changed "
+        "(the API and the WebSocket still get every update).",
+        check=number_between(0, 3600),
+    )
+
+
 @attrs.frozen(slots=False)
 class HttpSettings:
     """HTTP/WebSocket API: the address it listens on and the browser origins it answers."""
@@ -368,6 +450,7 @@ class Settings(
     OpsSettings,
     FeatureFlags,
     HttpSettings,
+    VenueSettings,
     StoreSettings,
     VolSpikeSettings,
     AlertSettings,

@@ -16,7 +16,7 @@ import attrs
 from volspike_oi.budget import BINANCE_BAN, BINANCE_FIREWALL, RATE_LIMITED, WeightBudget
 from volspike_oi.mark_book import MarkPriceBook
 from volspike_oi.messages import UniverseUpdate
-from volspike_oi.snapshots import ActorHealth, PollerStatus, WriterStatus
+from volspike_oi.snapshots import ActorHealth, PollerStatus, VenueStatus, WriterStatus
 
 HealthStatus = Literal["ok", "degraded", "down"]
 
@@ -30,6 +30,7 @@ ReasonCode = Literal[
     "no_poll_for",
     "store_unavailable",
     "mark_prices_stale",
+    "venue_unavailable",
 ]
 """Every reason code, the one that makes the service down first; the budget's hold reasons
 (`budget.HOLD_REASONS`) are used as they are."""
@@ -40,6 +41,7 @@ EXCHANGE_UNREACHABLE: ReasonCode = "exchange_unreachable"
 NO_POLL_FOR: ReasonCode = "no_poll_for"
 STORE_UNAVAILABLE: ReasonCode = "store_unavailable"
 MARK_PRICES_STALE: ReasonCode = "mark_prices_stale"
+VENUE_UNAVAILABLE: ReasonCode = "venue_unavailable"
 _HOLDS: dict[str, ReasonCode] = {
     BINANCE_BAN: "binance_ban",
     BINANCE_FIREWALL: "binance_firewall",
@@ -79,6 +81,7 @@ def reasons(
     universe: UniverseUpdate | None,
     writer: WriterStatus | None,
     last_minute: Mapping[str, Any] | None = None,
+    venues: Mapping[str, VenueStatus] | None = None,
 ) -> list[Reason]:
     """Every reason that holds `now`, in `REASON_CODES` order. `last_minute`: the status line's
     figures (for exchange_unreachable: a minute of only timeouts/transport errors)."""
@@ -136,7 +139,29 @@ def reasons(
         stale = _mark_prices_stale(now, book, universe)
         if stale is not None:
             out.append(stale)
+    for status in (venues or {}).values():
+        unavailable = _venue_unavailable(now, status)
+        if unavailable is not None:
+            out.append(unavailable)
     return out
+
+
+def _venue_unavailable(now: float, v: VenueStatus) -> Reason | None:
+    """A venue beside Binance whose newest reading is older than its staleness limit (once it
+    had a chance: a venue still starting without an error is not yet a reason)."""
+    if v.healthy(now) or (v.state == "starting" and not v.errors):
+        return None
+    age = v.age_s(now)
+    held = v.rate_limited_until is not None and v.rate_limited_until > now
+    what = "no reading yet" if age is None else f"no reading for {age:.0f} s"
+    return Reason(
+        VENUE_UNAVAILABLE,
+        f"{v.venue}: {what} (limit {v.stale_after_s:g} s)"
+        + (f"; rate limited until {v.rate_limited_until:.0f}" if held else "")
+        + (f"; {v.last_error}" if v.last_error else ""),
+        since=v.last_update_at,
+        until=v.rate_limited_until if held else None,
+    )
 
 
 def _mark_prices_stale(

@@ -6,6 +6,7 @@ Binance sent them, so nothing is rounded before it is stored.
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from typing import Literal
 
@@ -14,6 +15,8 @@ import trio
 
 from volspike_oi.alerts import Direction
 from volspike_oi.universe import Thresholds
+from volspike_oi.venues.model import VenueName
+from volspike_oi.venues.units import binance_style_base, split_bundle
 
 SampleSource = Literal["realtime", "snapshot", "snapshot_legacy"]
 ALERT_SOURCE = "oi_realtime_poller"
@@ -58,9 +61,30 @@ class UniverseUpdate:
         return frozenset(m.symbol for m in self.liquid)
 
 
+@functools.lru_cache(maxsize=4096)
+def binance_bundle(symbol: str) -> tuple[str, Decimal]:
+    """A Binance USDT-M symbol's asset and how many of it one unit of OI counts."""
+    return split_bundle(binance_style_base(symbol))
+
+
+def _asset_of(sample: OiSample) -> str:
+    return binance_bundle(sample.symbol)[0]
+
+
+def _coin_of(sample: OiSample) -> Decimal | None:
+    if sample.venue != "binance":
+        return None
+    return sample.contracts * binance_bundle(sample.symbol)[1]
+
+
 @attrs.frozen
 class OiSample:
-    """OI poller → alert evaluator, store, web: one openInterest reading."""
+    """OI poller / venue feed → alert evaluator, store, web: one open interest reading.
+
+    Binance's readings need only the symbol: `asset` and `coin` follow from it (1000PEPEUSDT
+    counts 1000 PEPE per unit). Other venues' readings come converted by their client
+    (`venues.model.VenueReading`) and set all three.
+    """
 
     symbol: str
     contracts: Decimal
@@ -73,6 +97,24 @@ class OiSample:
     """contracts × mark price, or None without a fresh mark price."""
     source: SampleSource
     """"realtime" for liquid symbols, "snapshot" for the 5-minute coverage of the others."""
+    venue: VenueName = "binance"
+    asset: str = attrs.field(default=attrs.Factory(_asset_of, takes_self=True))
+    """Canonical asset (BTC, PEPE)."""
+    coin: Decimal | None = attrs.field(default=attrs.Factory(_coin_of, takes_self=True))
+    """OI in units of `asset` (never the contracts of different venues: those do not add up);
+    None only where a venue's contracts cannot be converted without a price."""
+
+
+@attrs.frozen
+class AlertDriver:
+    """One venue's own move within an aggregate (venue "all") alert, in coin of the asset."""
+
+    venue: str
+    baseline: float
+    current: float
+    pct_change: float
+    share_of_change: float | None
+    """This venue's change / the total's change (None when the total did not move)."""
 
 
 @attrs.frozen
@@ -97,6 +139,11 @@ class OiAlert:
     """Mark price now against the baseline window's median (0.02 is +2 %)."""
     window_minutes: float | None = None
     """The baseline window started this many minutes before the alert (None: ingested without)."""
+    venue: str = "binance"
+    """The venue whose symbol moved, or "all" for an asset's total across venues (`symbol` is
+    then the asset, `baseline`/`current` its coin summed over the venues it names)."""
+    drivers: tuple[AlertDriver, ...] = ()
+    """For venue "all": each venue used, its own move, largest share of the change first."""
 
 
 @attrs.frozen
@@ -119,3 +166,15 @@ class Ingested:
     samples: tuple[OiSample, ...] = ()
     alerts: tuple[OiAlert, ...] = ()
     applied: trio.Event = attrs.Factory(trio.Event)
+
+
+@attrs.frozen
+class CoinBackfill:
+    """venue feed → aggregator: one venue-symbol's recent OI read back from the venue's history
+    endpoint on a first start, so aggregate alerts need not wait half an hour for a baseline."""
+
+    venue: str
+    asset: str
+    symbol: str
+    points: tuple[tuple[float, float], ...]
+    """(epoch seconds, coin), oldest first."""

@@ -73,3 +73,17 @@ def holds(reason: str) -> str:
 
 def actor_restarts(name: str) -> str:
     return f'actor_restarts_total{{actor="{name}"}}'
+
+
+def venue_updates(venue: str) -> str:
+    """Readings a venue delivered (stream and REST)."""
+    return f'venue_updates_total{{venue="{venue}"}}'
+
+
+def venue_errors(venue: str) -> str:
+    """A venue's failed calls, refusals and dropped streams."""
+    return f'venue_errors_total{{venue="{venue}"}}'
+
+
+def venue_reconnects(venue: str) -> str:
+    return f'venue_stream_reconnects_total{{venue="{venue}"}}'

@@ -16,7 +16,7 @@ import contextlib
 import functools
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -24,6 +24,7 @@ import httpx
 import trio
 
 from volspike_oi.actors import (
+    aggregator,
     alert_evaluator,
     backfill,
     classifier,
@@ -33,15 +34,17 @@ from volspike_oi.actors import (
     mark_prices,
     oi_poller,
     store_writer,
+    venue_feed,
     web_feed,
 )
 from volspike_oi.actors import status as status_actor
 from volspike_oi.budget import WeightBudget
-from volspike_oi.clock import WallClock
+from volspike_oi.clock import WallClock, keep_anchored
 from volspike_oi.config import Settings
 from volspike_oi.fanout import FanOut, Output
 from volspike_oi.mark_book import MarkPriceBook
 from volspike_oi.messages import (
+    CoinBackfill,
     HistoryBackfill,
     Ingested,
     LiquidMember,
@@ -54,9 +57,11 @@ from volspike_oi.metrics import Metrics
 from volspike_oi.snapshots import (
     ActorHealth,
     AlertState,
+    AssetState,
     ForwarderStatus,
     PollerStatus,
     ServiceStatus,
+    VenueStatus,
     WebState,
     WriterStatus,
 )
@@ -64,6 +69,7 @@ from volspike_oi.store.protocol import Store
 from volspike_oi.supervisor import supervise
 from volspike_oi.universe import Thresholds
 from volspike_oi.venues.binance.client import BinanceClient
+from volspike_oi.venues.model import VenueClient, VenueHistory
 from volspike_oi.web.handle import WebHandle
 from volspike_oi.web.hub import Hub
 
@@ -83,6 +89,16 @@ STORE_BUFFER = 4096
 """The writer only appends to its own (bounded, counted) buffer, so this rarely fills."""
 FORWARD_BUFFER = 4096
 """Like the writer, the forwarder only records (the latest reading per symbol, bounded alerts)."""
+VENUE_SAMPLE_BUFFER = 8192
+"""The web feed's channel from the push venues: Bybit alone may send a few hundred readings a
+second; the feed only records them, so this is seconds of slack, and a full one drops
+(counted) rather than slowing a venue."""
+VENUE_HTTP_TIMEOUT_S = 10.0
+COIN_BACKFILL_BUFFER = 2048
+"""One message per venue-symbol read back on a first start (~750 for Bybit and OKX)."""
+AGGREGATE_BUFFER = 16384
+"""Every venue's readings on their way to the aggregator, which only records them: seconds of
+the push venues' full rate; a full buffer drops (counted), never slows a venue."""
 INGEST_BUFFER = 16
 """Each ingest request waits for the web feed to apply its message, so few are ever queued."""
 HTTP_STOP_MARGIN_S = 1.0
@@ -107,6 +123,9 @@ class Service:
     writer: WriterStatus = attrs.Factory(WriterStatus)
     forwarder: ForwarderStatus = attrs.Factory(ForwarderStatus)
     web: WebState = attrs.Factory(WebState)
+    venues: dict[str, VenueStatus] = attrs.Factory(dict)
+    """Every venue feed beside Binance, by venue, in `OI_VENUES` order."""
+    assets: AssetState = attrs.Factory(AssetState)
     hub: Hub = attrs.Factory(Hub)
     http_binds: list[str] = attrs.Factory(list)
     """Where the HTTP API listens, once started (["http://127.0.0.1:8080"])."""
@@ -137,6 +156,9 @@ class Service:
             api_key=self.settings.volspike_api_key,
             allowed_origins=self.settings.allowed_origins,
             max_body_bytes=self.settings.http_max_body_bytes,
+            venues=self.venues,
+            venues_enabled=self.settings.oi_venues,
+            assets=self.assets,
         )
 
     def request_stop(self, reason: str) -> None:
@@ -144,6 +166,32 @@ class Service:
         if self.stop_reason is None:
             self.stop_reason = reason
         self._stop_requested.set()
+
+
+def _venue_client(
+    venue: str, http: httpx.AsyncClient, settings: Settings
+) -> tuple[VenueClient, VenueHistory | None]:
+    """The client of a venue beside Binance on the URLs the settings name, and the same client
+    as a history reader when the venue has a history endpoint (Bybit, OKX)."""
+    if venue == "bybit":
+        from volspike_oi.venues.bybit.client import BybitClient
+
+        bybit = BybitClient(http, settings.bybit_rest_url, settings.bybit_ws_url)
+        return bybit, bybit
+    if venue == "okx":
+        from volspike_oi.venues.okx.client import OkxClient
+
+        okx = OkxClient(http, settings.okx_rest_url, settings.okx_ws_url)
+        return okx, okx
+    if venue == "deribit":
+        from volspike_oi.venues.deribit.client import DeribitClient
+
+        return DeribitClient(http, settings.deribit_url, settings.deribit_ws_url), None
+    if venue == "hyperliquid":
+        from volspike_oi.venues.hyperliquid.client import HyperliquidClient
+
+        return HyperliquidClient(http, settings.hyperliquid_url, settings.hyperliquid_ws_url), None
+    raise ValueError(f"no client for venue {venue!r}")
 
 
 def _owned(stack: contextlib.AsyncExitStack, channel: Channel[T]) -> Channel[T]:
@@ -177,12 +225,14 @@ async def run(
     clock: WallClock | None = None,
     rng: random.Random | None = None,
     store: Store | None = None,
+    venue_transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     sample_subscribers: Sequence[trio.MemorySendChannel[OiSample]] = (),
     alert_subscribers: Sequence[trio.MemorySendChannel[OiAlert]] = (),
     task_status: trio.TaskStatus[Service] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run every enabled actor until cancelled or asked to stop (`Service.request_stop`);
-    reports a `Service` once they are started."""
+    reports a `Service` once they are started. `transport` is Binance's (tests: the in-process
+    simulator), `venue_transports` the other venues' by name."""
     clock = clock or WallClock.starting_now()
     rng = rng or random.Random()
     metrics = Metrics()
@@ -198,6 +248,8 @@ async def run(
     serving = settings.http_enabled
     forward_targets = [u for u in (settings.volspike_api_url, settings.volspike_api_url_dev) if u]
     forwarding = bool(forward_targets)
+    # Without Binance in OI_VENUES its actors are off; alerts and the forwarder then idle.
+    binance_on = "binance" in settings.oi_venues
 
     try:
         async with contextlib.AsyncExitStack() as stack:
@@ -217,6 +269,9 @@ async def run(
             store_samples_tx, store_samples_rx = channel(STORE_BUFFER, OiSample)
             forward_samples_tx, forward_samples_rx = channel(FORWARD_BUFFER, OiSample)
             web_samples_tx, web_samples_rx = channel(SAMPLE_BUFFER, OiSample)
+            venue_web_tx, venue_web_rx = channel(VENUE_SAMPLE_BUFFER, OiSample)
+            aggregate_tx, aggregate_rx = channel(AGGREGATE_BUFFER, OiSample)
+            coin_backfill_tx, coin_backfill_rx = channel(COIN_BACKFILL_BUFFER, CoinBackfill)
             store_alerts_tx, store_alerts_rx = channel(ALERT_BUFFER, OiAlert)
             forward_alerts_tx, forward_alerts_rx = channel(ALERT_BUFFER, OiAlert)
             web_alerts_tx, web_alerts_rx = channel(ALERT_BUFFER, OiAlert)
@@ -235,6 +290,7 @@ async def run(
                     *([Output("store_writer", store_samples_tx, True)] if storing else []),
                     *([Output("forwarder", forward_samples_tx, False)] if forwarding else []),
                     *([Output("web_feed", web_samples_tx, False)] if serving else []),
+                    Output("aggregator", aggregate_tx, False),
                     *(
                         Output(f"subscriber{i}", tx, True)
                         for i, tx in enumerate(sample_subscribers)
@@ -281,6 +337,8 @@ async def run(
                 rng=rng,
             )
             actors = await stack.enter_async_context(trio.open_nursery())
+            # Follow the system clock when it is stepped (returns at once for a fixed anchor).
+            actors.start_soon(keep_anchored, clock)
 
             async def start(
                 nursery: trio.Nursery,
@@ -325,6 +383,7 @@ async def run(
                 functools.partial(
                     web_feed.run,
                     web_samples_rx,
+                    venue_web_rx,
                     web_alerts_rx,
                     web_universe_rx,
                     ingest_rx,
@@ -390,6 +449,45 @@ async def run(
                 critical=False,
                 enabled=alerting,
             )
+            await start(
+                actors,
+                "aggregator",
+                functools.partial(
+                    aggregator.run,
+                    aggregate_rx,
+                    service.assets,
+                    service.venues,
+                    binance_on,
+                    FanOut[OiAlert](
+                        "alerts",
+                        [
+                            *([Output("store_writer", store_alerts_tx, True)] if storing else []),
+                            *(
+                                [Output("forwarder", forward_alerts_tx, False)]
+                                if forwarding
+                                else []
+                            ),
+                            *([Output("web_feed", web_alerts_tx, False)] if serving else []),
+                            *(
+                                Output(f"subscriber{i}", tx, True)
+                                for i, tx in enumerate(alert_subscribers)
+                            ),
+                        ],
+                        service.assets.outputs,
+                        metrics,
+                        clock,
+                    )
+                    if alerting
+                    else None,
+                    service.hub if serving else None,
+                    clock,
+                    metrics,
+                    rules=alert_evaluator.alert_rules(settings),
+                    store=store,
+                    backfill_in=coin_backfill_rx,
+                ),
+                critical=False,
+            )
             if store is not None and alerting:
                 await backfill.warm_start(store, clock, evaluator_tx)
             await start(
@@ -405,7 +503,7 @@ async def run(
                     metrics,
                 ),
                 critical=False,
-                enabled=alerting,
+                enabled=alerting and binance_on,
             )
             await start(
                 actors,
@@ -422,6 +520,7 @@ async def run(
                     rng=rng,
                 ),
                 critical=False,
+                enabled=binance_on,
             )
             await start(
                 actors,
@@ -441,7 +540,7 @@ async def run(
                     rng=rng,
                 ),
                 critical=True,
-                enabled=settings.oi_realtime_enabled,
+                enabled=settings.oi_realtime_enabled and binance_on,
             )
             await start(
                 actors,
@@ -460,6 +559,7 @@ async def run(
                     seed=await _stored_liquid_set(store),
                 ),
                 critical=True,
+                enabled=binance_on,
             )
             await start(
                 actors,
@@ -473,7 +573,52 @@ async def run(
                     include_tradfi=settings.oi_include_tradfi,
                 ),
                 critical=True,
+                enabled=binance_on,
             )
+            for venue in settings.oi_venues:
+                if venue == "binance":
+                    continue
+                venue_http = await stack.enter_async_context(
+                    httpx.AsyncClient(
+                        transport=(venue_transports or {}).get(venue),
+                        timeout=VENUE_HTTP_TIMEOUT_S,
+                        headers={"Accept-Encoding": "gzip"},
+                    )
+                )
+                venue_client, venue_history = _venue_client(venue, venue_http, settings)
+                status = service.venues[venue] = VenueStatus(venue)
+                await start(
+                    actors,
+                    f"venue_{venue}",
+                    functools.partial(
+                        venue_feed.run,
+                        venue_client,
+                        status,
+                        FanOut[OiSample](
+                            "samples",
+                            [
+                                *([Output("web_feed", venue_web_tx, False)] if serving else []),
+                                Output("aggregator", aggregate_tx, False),
+                            ],
+                            status.outputs,
+                            metrics,
+                            clock,
+                        ),
+                        FanOut[OiSample](
+                            "samples",
+                            [Output("store_writer", store_samples_tx, True)] if storing else [],
+                            status.outputs,
+                            metrics,
+                            clock,
+                        ),
+                        clock,
+                        metrics,
+                        store_min_interval_s=settings.oi_store_min_interval_sec,
+                        history=venue_history if alerting else None,
+                        backfill=coin_backfill_tx,
+                    ),
+                    critical=False,
+                )
             # The API runs in a nursery of its own, so a stop can end it (gracefully) first.
             async with trio.open_nursery() as front:
                 http_stop = trio.Event()

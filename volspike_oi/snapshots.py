@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import attrs
 
+from volspike_oi.aggregate import AssetBook, AssetHistory, AssetTotal
 from volspike_oi.alerts import AlertGate
 from volspike_oi.history import OiHistory
 from volspike_oi.messages import OiAlert, OiSample, UniverseUpdate
@@ -154,11 +155,17 @@ class WebState:
 
     realtime: dict[str, OiSample] = attrs.Factory(dict)
     snapshot: dict[str, OiSample] = attrs.Factory(dict)
+    """Binance's readings by symbol (what the legacy routes and the forwarder serve)."""
+    venues: dict[str, dict[str, OiSample]] = attrs.Factory(dict)
+    """Every other venue's newest reading, by venue then the venue's symbol."""
     recent_alerts: deque[OiAlert] = attrs.Factory(lambda: deque(maxlen=RECENT_ALERTS))
     """The newest alerts, from the evaluator and from ingest, oldest first."""
     ttl_s: float = CACHE_TTL_S
 
     def record(self, sample: OiSample) -> None:
+        if sample.venue != "binance":
+            self.venues.setdefault(sample.venue, {})[sample.symbol] = sample
+            return
         book = self.realtime if sample.source == "realtime" else self.snapshot
         current = book.get(sample.symbol)
         if current is None or sample.received_at >= current.received_at:
@@ -169,3 +176,81 @@ class WebState:
         out = {s: x for s, x in self.snapshot.items() if now - x.received_at <= self.ttl_s}
         out.update({s: x for s, x in self.realtime.items() if now - x.received_at <= self.ttl_s})
         return out
+
+    def venue_latest(self, venue: str, now: float) -> dict[str, OiSample]:
+        """A venue's readings younger than the TTL, by its symbol (Binance: `freshest`)."""
+        if venue == "binance":
+            return self.freshest(now)
+        book = self.venues.get(venue, {})
+        return {s: x for s, x in book.items() if now - x.received_at <= self.ttl_s}
+
+
+VenueFeedState = Literal["starting", "streaming", "polling", "down"]
+
+
+@attrs.define
+class VenueStatus:
+    """Written by one venue's feed actor (`actors/venue_feed.py`); read by `/venues`,
+    `/health`, `/metrics`, the status line and the debug page."""
+
+    venue: str
+    state: VenueFeedState = "starting"
+    """streaming: the push channel delivers; polling: REST stands in while the stream is down
+    or stale; down: neither has answered within the staleness limit."""
+    symbols: int = 0
+    """Instruments tracked (the venue's trading USD-settled perpetuals)."""
+    updates: int = 0
+    """Readings received (stream and REST)."""
+    stream_updates: int = 0
+    rest_snapshots: int = 0
+    errors: int = 0
+    last_error: str = ""
+    last_error_at: float | None = None
+    last_update_at: float | None = None
+    """Wall clock of the newest reading, from either path."""
+    last_stream_message_at: float | None = None
+    stream_connected: bool = False
+    reconnects: int = 0
+    rate_limited_until: float | None = None
+    """Wall clock until which the venue refuses us (nothing is sent before)."""
+    stale_after_s: float = 30.0
+    stored: int = 0
+    """Readings handed to the store writer (at most one per symbol per store interval, and
+    only when they changed)."""
+    update_gaps_s: deque[float] = attrs.Factory(lambda: deque(maxlen=4000))
+    """Recent gaps between two readings of one symbol whose value changed."""
+    last_change_at: dict[str, float] = attrs.Factory(dict)
+    outputs: FanOutStatus = attrs.Factory(FanOutStatus)
+
+    def cadence_s(self) -> float | None:
+        """Median seconds between two changed readings of one symbol (the venue's real pace)."""
+        return statistics.median(self.update_gaps_s) if self.update_gaps_s else None
+
+    def age_s(self, now: float) -> float | None:
+        return None if self.last_update_at is None else max(0.0, now - self.last_update_at)
+
+    def healthy(self, now: float) -> bool:
+        age = self.age_s(now)
+        return age is not None and age <= self.stale_after_s
+
+
+@attrs.define
+class AssetState:
+    """Written by the aggregator (`actors/aggregator.py`): every asset summed across venues, its
+    per-venue history for the baseline, the last hour of totals and the aggregate alert gate."""
+
+    book: AssetBook = attrs.Factory(AssetBook)
+    history: AssetHistory = attrs.Factory(AssetHistory)
+    totals: dict[str, AssetTotal] = attrs.Factory(dict)
+    """The newest total of every asset (recomputed when a reading changed or went stale)."""
+    series: dict[str, deque[tuple[float, float, float]]] = attrs.Factory(dict)
+    """Per asset, (time, total coin, total USD) every `aggregate.SAMPLE_EVERY_S`, the last hour."""
+    stale_after_s: dict[str, float] = attrs.Factory(dict)
+    """Each venue's staleness limit as the totals are judged."""
+    gate: AlertGate = attrs.Factory(AlertGate)
+    gate_restored: bool = False
+    warm_started: bool = False
+    """Whether the last hour's history was read back from the store (once per process)."""
+    verdicts: dict[str, int] = attrs.Factory(dict)
+    """Aggregate verdicts by kind since the start (fired, cooldown, plateau, usd_gate …)."""
+    outputs: FanOutStatus = attrs.Factory(FanOutStatus)

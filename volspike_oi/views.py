@@ -8,14 +8,18 @@ A symbol without a USD value (no fresh mark price) or with a zero value is never
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
+from typing import Literal, cast
 
 import attrs
 
+from volspike_oi.aggregate import AGGREGATE_VENUE, SAMPLE_EVERY_S, AssetTotal
 from volspike_oi.alerts import Direction
 from volspike_oi.messages import OiAlert, OiSample, SampleSource, UniverseUpdate
 from volspike_oi.polling import PollPlan
-from volspike_oi.snapshots import CACHE_TTL_S, WebState
+from volspike_oi.snapshots import CACHE_TTL_S, VenueStatus, WebState
+from volspike_oi.venues.model import VenueName
 from volspike_oi.wire import ABSENT, Absent, Count, IsoTime, described
 
 SOURCE_DESCRIPTION = (
@@ -58,10 +62,16 @@ class FrontendOpenInterest:
 
 @attrs.frozen
 class OiSampleView:
-    """One symbol's latest reading (REST `latest` and the WebSocket `oi` event)."""
+    """One venue-symbol's latest reading (REST `latest` and the WebSocket `oi` event)."""
 
-    symbol: str
-    open_interest: float = attrs.field(metadata=described("Contracts.", json="openInterest"))
+    symbol: str = attrs.field(metadata=described("The venue's own symbol."))
+    open_interest: float = attrs.field(
+        metadata=described(
+            "Open interest as the venue reports it (contracts; USD for Deribit's inverse "
+            "perpetuals). Never add it across venues: use coin.",
+            json="openInterest",
+        )
+    )
     open_interest_usd: float | None = attrs.field(
         metadata=described("USD value, or null without a fresh mark price.", json="openInterestUsd")
     )
@@ -70,12 +80,20 @@ class OiSampleView:
     )
     sample_time: IsoTime = attrs.field(metadata=described("When it was read.", json="sampleTime"))
     exchange_time: IsoTime = attrs.field(
-        metadata=described("Binance's own time of the reading.", json="exchangeTime")
+        metadata=described("The venue's own time of the reading.", json="exchangeTime")
     )
     age_seconds: float = attrs.field(
         metadata=described("Seconds since sampleTime when this was served.", json="ageSeconds")
     )
     source: SampleSource = attrs.field(metadata=described(SOURCE_DESCRIPTION))
+    venue: VenueName = attrs.field(metadata=described("The venue that reported it."))
+    asset: str = attrs.field(metadata=described("Canonical asset (BTC; 1000PEPEUSDT is PEPE)."))
+    coin: float | None = attrs.field(
+        metadata=described(
+            "Open interest in units of the asset, comparable across venues (null only for an "
+            "inverse contract without a mark price)."
+        )
+    )
 
 
 @attrs.frozen
@@ -176,7 +194,14 @@ class OiStoredSample:
     )
     exchange_time: IsoTime | Absent | None = attrs.field(
         default=ABSENT,
-        metadata=described("Binance's own time of the reading.", json="exchangeTime"),
+        metadata=described("The venue's own time of the reading.", json="exchangeTime"),
+    )
+    coin: float | Absent | None = attrs.field(
+        default=ABSENT,
+        metadata=described(
+            "Open interest in units of the asset (after contract size and multipliers); null "
+            "for rows stored before venues were recorded."
+        ),
     )
 
 
@@ -187,6 +212,22 @@ class Samples:
     symbol: str
     count: Count = attrs.field(metadata=described("Length of samples."))
     samples: list[OiStoredSample] = attrs.field(metadata=described("Newest first."))
+
+
+@attrs.frozen
+class AlertDriverView:
+    """One venue's own move within an aggregate alert, in coin of the asset."""
+
+    venue: VenueName
+    baseline: float = attrs.field(metadata=described("Median coin of its baseline window."))
+    current: float = attrs.field(metadata=described("Its coin when the alert fired."))
+    pct_change: float = attrs.field(metadata=described("Its own move.", json="pctChange"))
+    share_of_change: float | None = attrs.field(
+        metadata=described(
+            "Its part of the total's change (negative: it moved against the total).",
+            json="shareOfChange",
+        )
+    )
 
 
 @attrs.frozen
@@ -244,6 +285,19 @@ class OiAlertView:
             json="windowMinutes",
         ),
     )
+    venue: str = attrs.field(
+        default="binance",
+        metadata=described(
+            'The venue whose symbol moved, or "all": an asset\'s total across venues (symbol is '
+            "then the asset, baseline and current its coin summed over the venues in drivers)."
+        ),
+    )
+    drivers: list[AlertDriverView] | Absent = attrs.field(
+        default=ABSENT,
+        metadata=described(
+            'For venue "all": every venue summed, its own move, largest share of the change first.'
+        ),
+    )
 
 
 @attrs.frozen
@@ -279,12 +333,15 @@ def sample_view(sample: OiSample, now: float) -> OiSampleView:
         exchange_time=iso(sample.exchange_time_ms / 1000),
         age_seconds=round(now - sample.received_at, 3),
         source=sample.source,
+        venue=sample.venue,
+        asset=sample.asset,
+        coin=_num(sample.coin),
     )
 
 
-def latest_view(state: WebState, now: float) -> LatestOpenInterest:
-    """`GET /api/market/open-interest/latest`."""
-    fresh = state.freshest(now)
+def latest_view(state: WebState, now: float, venue: VenueName = "binance") -> LatestOpenInterest:
+    """`GET /api/market/open-interest/latest[?venue=]`."""
+    fresh = state.venue_latest(venue, now)
     return LatestOpenInterest(
         data=[sample_view(fresh[s], now) for s in sorted(fresh)],
         count=len(fresh),
@@ -313,6 +370,15 @@ def alert_view(alert: OiAlert) -> OiAlertView:
         current_usd=alert.current_usd,
         mark_price_change_pct=alert.mark_price_change_pct,
         window_minutes=alert.window_minutes,
+        venue=alert.venue,
+        drivers=[
+            AlertDriverView(
+                cast(VenueName, d.venue), d.baseline, d.current, d.pct_change, d.share_of_change
+            )
+            for d in alert.drivers
+        ]
+        if alert.venue == AGGREGATE_VENUE
+        else ABSENT,
     )
 
 
@@ -343,4 +409,233 @@ def universe_view(
         ),
         interval=interval,
         updated_at=iso(update.classified_at),
+    )
+
+
+# -- venues ----------------------------------------------------------------------------------
+
+
+VenueViewState = Literal["starting", "streaming", "polling", "down", "disabled"]
+"""A feed's state (`snapshots.VenueFeedState`) or disabled (not in OI_VENUES)."""
+
+
+@attrs.frozen
+class VenueView:
+    """One venue's feed as `/venues` reports it."""
+
+    venue: VenueName
+    state: VenueViewState = attrs.field(
+        metadata=described(
+            "streaming: the push channel delivers; polling: REST (Binance always; another venue "
+            "while its stream is down or stale); down: nothing within the staleness limit; "
+            "starting; disabled: not in OI_VENUES."
+        )
+    )
+    healthy: bool = attrs.field(
+        metadata=described("A reading arrived within the venue's staleness limit.")
+    )
+    symbols: Count = attrs.field(metadata=described("Perpetuals tracked on this venue."))
+    cadence_seconds: float | None = attrs.field(
+        metadata=described(
+            "Measured median seconds between two readings of one symbol (Binance: between two "
+            "polls of a liquid symbol); null before two have arrived.",
+            json="cadenceSeconds",
+        )
+    )
+    last_update: IsoTime | None = attrs.field(
+        metadata=described("When the newest reading arrived.", json="lastUpdate")
+    )
+    age_seconds: float | None = attrs.field(
+        metadata=described("Seconds since lastUpdate.", json="ageSeconds")
+    )
+    stale_after_seconds: float = attrs.field(
+        metadata=described(
+            "A venue without a reading for this long is unhealthy.", json="staleAfterSeconds"
+        )
+    )
+    updates: Count = attrs.field(metadata=described("Readings received since the start."))
+    errors: Count = attrs.field(
+        metadata=described("Failed calls, refusals and dropped streams since the start.")
+    )
+    last_error: str | None = attrs.field(metadata=described("The newest error.", json="lastError"))
+    stream_connected: bool | None = attrs.field(
+        metadata=described(
+            "Whether the push channel is subscribed (null for Binance: no OI stream exists).",
+            json="streamConnected",
+        )
+    )
+    reconnects: Count = attrs.field(metadata=described("Stream reconnections since the start."))
+    rate_limited_until: IsoTime | None = attrs.field(
+        metadata=described(
+            "Until when the venue refuses our requests (nothing is sent before).",
+            json="rateLimitedUntil",
+        )
+    )
+
+
+@attrs.frozen
+class VenuesView:
+    """`GET /api/market/open-interest/venues`: every venue, its state and measured cadence."""
+
+    venues: list[VenueView]
+    timestamp: IsoTime = attrs.field(metadata=described("When this was served."))
+
+
+def venue_view(status: VenueStatus, now: float) -> VenueView:
+    held = status.rate_limited_until
+    return VenueView(
+        venue=cast(VenueName, status.venue),
+        state=status.state,
+        healthy=status.healthy(now),
+        symbols=status.symbols,
+        cadence_seconds=_rounded(status.cadence_s()),
+        last_update=None if status.last_update_at is None else iso(status.last_update_at),
+        age_seconds=_rounded(status.age_s(now)),
+        stale_after_seconds=status.stale_after_s,
+        updates=status.updates,
+        errors=status.errors,
+        last_error=status.last_error or None,
+        stream_connected=status.stream_connected,
+        reconnects=status.reconnects,
+        rate_limited_until=iso(held) if held is not None and held > now else None,
+    )
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+# -- assets across venues (issue 12) ----------------------------------------------------------
+
+
+@attrs.frozen
+class AssetSummaryView:
+    """One asset summed over its fresh venues (`/assets` and the `assets` WebSocket event)."""
+
+    asset: str = attrs.field(metadata=described("Canonical asset: BTC, ETH, PEPE."))
+    coin: float = attrs.field(
+        metadata=described("Open interest in units of the asset, summed over the fresh venues.")
+    )
+    usd: float = attrs.field(
+        metadata=described("Σ of each fresh venue's coin × that venue's own mark price.")
+    )
+    venues: Count = attrs.field(metadata=described("Venues counted in the sums."))
+    stale: list[VenueName] = attrs.field(
+        metadata=described("Venues listing the asset whose reading is too old: left out.")
+    )
+    change_1h_pct: float | None = attrs.field(
+        metadata=described(
+            "Total coin now against the total an hour ago (0.02 is +2 %); null before an hour "
+            "of totals. Venues that joined or left in between move it: see /assets/{asset}.",
+            json="change1hPct",
+        )
+    )
+    timestamp: IsoTime = attrs.field(metadata=described("When this total was computed."))
+
+
+@attrs.frozen
+class AssetsView:
+    """`GET /api/market/open-interest/assets`: every asset, largest total USD first."""
+
+    assets: list[AssetSummaryView]
+    count: Count = attrs.field(metadata=described("Length of assets."))
+    timestamp: IsoTime = attrs.field(metadata=described("When this was served."))
+
+
+@attrs.frozen
+class AssetVenueView:
+    """One venue's part of an asset's total."""
+
+    venue: VenueName
+    coin: float = attrs.field(metadata=described("This venue's OI in units of the asset."))
+    usd: float | None = attrs.field(
+        metadata=described("coin × this venue's mark price; null without one.")
+    )
+    share: float | None = attrs.field(
+        metadata=described("This venue's part of the total USD (0..1; shares sum to 1).")
+    )
+    age_seconds: float = attrs.field(
+        metadata=described("Age of its oldest reading of the asset.", json="ageSeconds")
+    )
+    symbols: list[str] = attrs.field(metadata=described("The venue's symbols of the asset."))
+
+
+@attrs.frozen
+class AssetPointView:
+    ts: IsoTime
+    coin: float
+    usd: float
+
+
+@attrs.frozen
+class AssetDetailView:
+    """`GET /api/market/open-interest/assets/{asset}`: the per-venue breakdown and the last
+    hour of totals."""
+
+    asset: str
+    coin: float = attrs.field(metadata=described("Σ coin over the fresh venues."))
+    usd: float = attrs.field(metadata=described("Σ USD over the fresh venues."))
+    venues: list[AssetVenueView] = attrs.field(metadata=described("Largest USD first."))
+    stale: list[VenueName] = attrs.field(
+        metadata=described("Venues whose reading of the asset is too old: not in the sums.")
+    )
+    missing: list[VenueName] = attrs.field(
+        metadata=described("Tracked venues with no reading of the asset (it does not list it).")
+    )
+    history: list[AssetPointView] = attrs.field(
+        metadata=described(
+            f"The total every {SAMPLE_EVERY_S:g} s over the last hour, oldest first."
+        )
+    )
+    timestamp: IsoTime = attrs.field(metadata=described("When this was served."))
+
+
+def _change_1h(
+    series: Sequence[tuple[float, float, float]] | None, coin: float, now: float
+) -> float | None:
+    if not series:
+        return None
+    hour_ago = now - 3600.0
+    old = [p for p in series if p[0] <= hour_ago + SAMPLE_EVERY_S]
+    if not old or old[-1][1] <= 0:
+        return None
+    return coin / old[-1][1] - 1.0
+
+
+def asset_summary_view(
+    total: AssetTotal, series: Sequence[tuple[float, float, float]] | None, now: float
+) -> AssetSummaryView:
+    return AssetSummaryView(
+        asset=total.asset,
+        coin=total.coin,
+        usd=total.usd,
+        venues=len(total.venues),
+        stale=[cast(VenueName, v) for v in total.stale],
+        change_1h_pct=_change_1h(series, total.coin, now),
+        timestamp=iso(now),
+    )
+
+
+def asset_detail_view(
+    total: AssetTotal, series: Sequence[tuple[float, float, float]] | None, now: float
+) -> AssetDetailView:
+    return AssetDetailView(
+        asset=total.asset,
+        coin=total.coin,
+        usd=total.usd,
+        venues=[
+            AssetVenueView(
+                venue=cast(VenueName, p.venue),
+                coin=p.coin,
+                usd=p.usd,
+                share=p.share,
+                age_seconds=round(p.age_s, 3),
+                symbols=list(p.symbols),
+            )
+            for p in total.venues
+        ],
+        stale=[cast(VenueName, v) for v in total.stale],
+        missing=[cast(VenueName, v) for v in total.missing],
+        history=[AssetPointView(iso(t), coin, usd) for t, coin, usd in series or ()],
+        timestamp=iso(now),
     )

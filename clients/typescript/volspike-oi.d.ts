@@ -148,10 +148,14 @@ export interface FrontendOpenInterest {
   cacheExpiry: string;
 }
 
-/** One symbol's latest reading (REST `latest` and the WebSocket `oi` event). */
+/** One venue-symbol's latest reading (REST `latest` and the WebSocket `oi` event). */
 export interface OiSampleView {
+  /** The venue's own symbol. */
   symbol: string;
-  /** Contracts. */
+  /**
+   * Open interest as the venue reports it (contracts; USD for Deribit's inverse perpetuals). Never
+   * add it across venues: use coin.
+   */
   openInterest: number;
   /** USD value, or null without a fresh mark price. */
   openInterestUsd: number | null;
@@ -159,7 +163,7 @@ export interface OiSampleView {
   markPrice: number | null;
   /** When it was read. */
   sampleTime: string;
-  /** Binance's own time of the reading. */
+  /** The venue's own time of the reading. */
   exchangeTime: string;
   /** Seconds since sampleTime when this was served. */
   ageSeconds: number;
@@ -168,6 +172,15 @@ export interface OiSampleView {
    * perp; snapshot_legacy: posted by the legacy 5-minute script.
    */
   source: "realtime" | "snapshot" | "snapshot_legacy";
+  /** The venue that reported it. */
+  venue: "binance" | "bybit" | "okx" | "deribit" | "hyperliquid";
+  /** Canonical asset (BTC; 1000PEPEUSDT is PEPE). */
+  asset: string;
+  /**
+   * Open interest in units of the asset, comparable across venues (null only for an inverse
+   * contract without a mark price).
+   */
+  coin: number | null;
 }
 
 /**
@@ -248,8 +261,13 @@ export interface OiStoredSample {
    * perp; snapshot_legacy: posted by the legacy 5-minute script.
    */
   source?: "realtime" | "snapshot" | "snapshot_legacy";
-  /** Binance's own time of the reading. */
+  /** The venue's own time of the reading. */
   exchangeTime?: string | null;
+  /**
+   * Open interest in units of the asset (after contract size and multipliers); null for rows stored
+   * before venues were recorded.
+   */
+  coin?: number | null;
 }
 
 /** `GET /api/market/open-interest/samples`. */
@@ -298,6 +316,13 @@ export interface OiAlert {
    * (OI_BASELINE_FROM_MIN); null for an ingested alert without it.
    */
   windowMinutes: number | null;
+  /**
+   * The venue whose symbol moved, or "all": an asset's total across venues (symbol is then the
+   * asset, baseline and current its coin summed over the venues in drivers).
+   */
+  venue: string;
+  /** For venue "all": every venue summed, its own move, largest share of the change first. */
+  drivers?: AlertDriver[];
 }
 
 /** `GET /api/open-interest-alerts`. */
@@ -306,6 +331,137 @@ export interface Alerts {
   count: number;
   /** Newest first. */
   alerts: OiAlert[];
+}
+
+/** One venue's feed as `/venues` reports it. */
+export interface VenueView {
+  venue: "binance" | "bybit" | "okx" | "deribit" | "hyperliquid";
+  /**
+   * streaming: the push channel delivers; polling: REST (Binance always; another venue while its
+   * stream is down or stale); down: nothing within the staleness limit; starting; disabled: not in
+   * OI_VENUES.
+   */
+  state: "starting" | "streaming" | "polling" | "down" | "disabled";
+  /** A reading arrived within the venue's staleness limit. */
+  healthy: boolean;
+  /** Perpetuals tracked on this venue. */
+  symbols: number;
+  /**
+   * Measured median seconds between two readings of one symbol (Binance: between two polls of a
+   * liquid symbol); null before two have arrived.
+   */
+  cadenceSeconds: number | null;
+  /** When the newest reading arrived. */
+  lastUpdate: string | null;
+  /** Seconds since lastUpdate. */
+  ageSeconds: number | null;
+  /** A venue without a reading for this long is unhealthy. */
+  staleAfterSeconds: number;
+  /** Readings received since the start. */
+  updates: number;
+  /** Failed calls, refusals and dropped streams since the start. */
+  errors: number;
+  /** The newest error. */
+  lastError: string | null;
+  /** Whether the push channel is subscribed (null for Binance: no OI stream exists). */
+  streamConnected: boolean | null;
+  /** Stream reconnections since the start. */
+  reconnects: number;
+  /** Until when the venue refuses our requests (nothing is sent before). */
+  rateLimitedUntil: string | null;
+}
+
+/** `GET /api/market/open-interest/venues`: every venue, its state and measured cadence. */
+export interface Venues {
+  venues: VenueView[];
+  /** When this was served. */
+  timestamp: string;
+}
+
+/** One asset summed over its fresh venues (`/assets` and the `assets` WebSocket event). */
+export interface AssetSummary {
+  /** Canonical asset: BTC, ETH, PEPE. */
+  asset: string;
+  /** Open interest in units of the asset, summed over the fresh venues. */
+  coin: number;
+  /** Σ of each fresh venue's coin × that venue's own mark price. */
+  usd: number;
+  /** Venues counted in the sums. */
+  venues: number;
+  /** Venues listing the asset whose reading is too old: left out. */
+  stale: ("binance" | "bybit" | "okx" | "deribit" | "hyperliquid")[];
+  /**
+   * Total coin now against the total an hour ago (0.02 is +2 %); null before an hour of totals.
+   * Venues that joined or left in between move it: see /assets/{asset}.
+   */
+  change1hPct: number | null;
+  /** When this total was computed. */
+  timestamp: string;
+}
+
+/** `GET /api/market/open-interest/assets`: every asset, largest total USD first. */
+export interface Assets {
+  assets: AssetSummary[];
+  /** Length of assets. */
+  count: number;
+  /** When this was served. */
+  timestamp: string;
+}
+
+/** One venue's part of an asset's total. */
+export interface AssetVenue {
+  venue: "binance" | "bybit" | "okx" | "deribit" | "hyperliquid";
+  /** This venue's OI in units of the asset. */
+  coin: number;
+  /** coin × this venue's mark price; null without one. */
+  usd: number | null;
+  /** This venue's part of the total USD (0..1; shares sum to 1). */
+  share: number | null;
+  /** Age of its oldest reading of the asset. */
+  ageSeconds: number;
+  /** The venue's symbols of the asset. */
+  symbols: string[];
+}
+
+export interface AssetPoint {
+  ts: string;
+  coin: number;
+  usd: number;
+}
+
+/**
+ * `GET /api/market/open-interest/assets/{asset}`: the per-venue breakdown and the last hour of
+ * totals.
+ */
+export interface AssetDetail {
+  asset: string;
+  /** Σ coin over the fresh venues. */
+  coin: number;
+  /** Σ USD over the fresh venues. */
+  usd: number;
+  /** Largest USD first. */
+  venues: AssetVenue[];
+  /** Venues whose reading of the asset is too old: not in the sums. */
+  stale: ("binance" | "bybit" | "okx" | "deribit" | "hyperliquid")[];
+  /** Tracked venues with no reading of the asset (it does not list it). */
+  missing: ("binance" | "bybit" | "okx" | "deribit" | "hyperliquid")[];
+  /** The total every 10 s over the last hour, oldest first. */
+  history: AssetPoint[];
+  /** When this was served. */
+  timestamp: string;
+}
+
+/** One venue's own move within an aggregate alert, in coin of the asset. */
+export interface AlertDriver {
+  venue: "binance" | "bybit" | "okx" | "deribit" | "hyperliquid";
+  /** Median coin of its baseline window. */
+  baseline: number;
+  /** Its coin when the alert fired. */
+  current: number;
+  /** Its own move. */
+  pctChange: number;
+  /** Its part of the total's change (negative: it moved against the total). */
+  shareOfChange: number | null;
 }
 
 export interface ActorHealth {
@@ -344,7 +500,7 @@ export interface BudgetHealth {
 
 export interface HealthReason {
   /** What is wrong: critical_actor_down makes the status down, every other code degraded. */
-  code: "critical_actor_down" | "actor_down" | "binance_ban" | "binance_firewall" | "rate_limited" | "exchange_unreachable" | "no_poll_for" | "store_unavailable" | "mark_prices_stale";
+  code: "critical_actor_down" | "actor_down" | "binance_ban" | "binance_firewall" | "rate_limited" | "exchange_unreachable" | "no_poll_for" | "store_unavailable" | "mark_prices_stale" | "venue_unavailable";
   /** The same, for a person to read. */
   detail: string;
   /** Since when it holds, when known. */
@@ -444,9 +600,11 @@ export interface DebugStatus {
 export interface WsSubscribe {
   op: "subscribe";
   /** Channels to receive; all when absent. */
-  channels?: ("alerts" | "oi" | "universe")[];
+  channels?: ("alerts" | "assets" | "oi" | "universe")[];
   /** Symbols to receive (oi and alerts); all when absent or null. */
   symbols?: string[] | null;
+  /** Venues whose oi rows to receive; binance only when absent. */
+  venues?: ("binance" | "bybit" | "okx" | "deribit" | "hyperliquid")[];
 }
 
 /** Answered by `pong`. */
@@ -475,6 +633,15 @@ export interface WsUniverseEvent {
   data: LiquidUniverse;
 }
 
+/**
+ * Channel assets (only when subscribed): the totals of the assets that changed in the last second,
+ * each summed over its fresh venues.
+ */
+export interface WsAssetsEvent {
+  event: "asset_totals";
+  data: AssetSummary[];
+}
+
 /** Sent to every client every 15 s. */
 export interface WsHeartbeatEvent {
   event: "heartbeat";
@@ -485,8 +652,10 @@ export interface WsHeartbeatEvent {
 /** The subscription now in force. */
 export interface WsSubscribedEvent {
   event: "subscribed";
-  channels: ("alerts" | "oi" | "universe")[];
+  channels: ("alerts" | "assets" | "oi" | "universe")[];
   symbols: string[] | null;
+  /** Venues whose oi rows are sent (binance until a subscribe names any). */
+  venues: ("binance" | "bybit" | "okx" | "deribit" | "hyperliquid")[];
 }
 
 /** The answer to a ping. */
@@ -497,7 +666,7 @@ export interface WsPongEvent {
 /** A client message was refused; the subscription is unchanged. */
 export interface WsErrorEvent {
   event: "error";
-  field?: "channels" | "symbols";
+  field?: "channels" | "symbols" | "venues";
   error: string;
 }
 
@@ -506,6 +675,7 @@ export type WsServerEvent =
   | WsOiEvent
   | WsAlertEvent
   | WsUniverseEvent
+  | WsAssetsEvent
   | WsHeartbeatEvent
   | WsSubscribedEvent
   | WsPongEvent
@@ -544,14 +714,40 @@ export interface Endpoints {
   /** The latest reading of every symbol (or of one), with prices, times and source. */
   "GET /api/market/open-interest/latest": {
     query: {
+      /** The venue (binance when absent, as before there were venues). */
+      venue?: "binance" | "bybit" | "okx" | "deribit" | "hyperliquid";
       /**
-       * Only this symbol: `data` holds its fresh reading, or nothing while it has none; an unknown
-       * symbol is a 404.
+       * Only this symbol (the venue's own name): `data` holds its fresh reading, or nothing while
+       * it has none; an unknown symbol is a 404.
        */
       symbol?: string;
     };
     responses: {
       200: LatestOpenInterest;
+      400: ApiError;
+      404: ApiError;
+    };
+  };
+  /** Every venue: state, symbols, measured update cadence, last update, errors. */
+  "GET /api/market/open-interest/venues": {
+    responses: {
+      200: Venues;
+    };
+  };
+  /** Every asset summed across its fresh venues (coin and USD), largest first. */
+  "GET /api/market/open-interest/assets": {
+    responses: {
+      200: Assets;
+    };
+  };
+  /** One asset: each venue's coin, USD and share, stale venues, the last hour. */
+  "GET /api/market/open-interest/assets/{asset}": {
+    path: {
+      /** The canonical asset, e.g. BTC (any case). */
+      asset: string;
+    };
+    responses: {
+      200: AssetDetail;
       400: ApiError;
       404: ApiError;
     };
@@ -565,7 +761,9 @@ export interface Endpoints {
   /** Recent readings of one symbol, newest first. */
   "GET /api/market/open-interest/samples": {
     query: {
-      /** The symbol, e.g. BTCUSDT. */
+      /** The venue (binance when absent, as before there were venues). */
+      venue?: "binance" | "bybit" | "okx" | "deribit" | "hyperliquid";
+      /** The venue's symbol, e.g. BTCUSDT (binance), BTC-USDT-SWAP (okx). */
       symbol: string;
       /** How many rows (default 100); larger values are served as 5000. */
       limit?: number;

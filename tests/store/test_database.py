@@ -413,7 +413,7 @@ def test_recent_samples_of_an_empty_store_is_empty(db: psycopg.Connection) -> No
 async def test_postgres_store_migrates_writes_and_reads_back_under_trio(pg_uri: str) -> None:
     store = PostgresStore(pg_uri)
     try:
-        assert await store.migrate() == 2
+        assert await store.migrate() == 3
         batch = WriteBatch(samples=[sample(at=T0), sample(at=T0 + 5)], alerts=[alert()])
         assert await store.write(batch) == 2
         assert await store.write(batch) == 0

@@ -82,8 +82,9 @@ def count(conn: psycopg.Connection, table: str) -> int:
 # --- migrations ---------------------------------------------------------------------------
 
 
-NEWEST = 2
-"""schema.sql is version 1; 0002_alert_context.sql adds the alerts' USD context columns."""
+NEWEST = 3
+"""schema.sql is version 1; 0002_alert_context.sql adds the alerts' USD context columns;
+0003_venues.sql the venue, asset and coin columns and the venue in the natural keys."""
 
 
 def test_migrate_on_an_empty_database_reaches_the_newest_version(conn: psycopg.Connection) -> None:
@@ -91,6 +92,7 @@ def test_migrate_on_an_empty_database_reaches_the_newest_version(conn: psycopg.C
     assert conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall() == [
         (1,),
         (2,),
+        (3,),
     ]
 
 
@@ -155,6 +157,7 @@ def test_two_concurrent_migrations_both_succeed(pg_uri: str) -> None:
         assert c.execute("SELECT version FROM schema_version ORDER BY version").fetchall() == [
             (1,),
             (2,),
+            (3,),
         ]
 
 
@@ -211,12 +214,12 @@ def test_samples_of_one_symbol_since_t_use_the_natural_key_index(
 
     plan = db.execute(
         "EXPLAIN SELECT ts, open_interest FROM open_interest_snapshots "
-        f"WHERE symbol = 'BTCUSDT' AND ts >= '{MIDNIGHT.isoformat()}'"
+        f"WHERE venue = 'binance' AND symbol = 'BTCUSDT' AND ts >= '{MIDNIGHT.isoformat()}'"
     ).fetchall()
     text = "\n".join(line for (line,) in plan)
 
-    # The unique (symbol, ts, source) key's index, not a scan of the partition.
-    assert f"{partition_name(MIDNIGHT.date())}_symbol_ts_source_key" in text
+    # The unique (venue, symbol, ts, source) key's index, not a scan of the partition.
+    assert f"{partition_name(MIDNIGHT.date())}_venue_symbol_ts_source_key" in text
 
 
 # --- retention ----------------------------------------------------------------------------

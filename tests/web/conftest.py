@@ -66,6 +66,7 @@ async def start_feed(nursery: trio.Nursery, service: Service) -> trio.MemorySend
         functools.partial(
             web_feed.run,
             samples_rx,
+            trio.open_memory_channel[OiSample](0)[1],
             alerts_rx,
             universe_rx,
             ingest_rx,

@@ -52,6 +52,9 @@ SAMPLE_KEYS = {
     "exchangeTime",
     "ageSeconds",
     "source",
+    "venue",
+    "asset",
+    "coin",
 }
 TRACKED = frozenset(f"T{i:03d}USDT" for i in range(400))
 """The hand-built universe: enough tracked perps for seed 000's 342-symbol batch."""

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import trio
 
-from volspike_oi.web.contract import WS_CHANNELS, WS_CLIENT_QUEUE
+from volspike_oi.web.contract import DEFAULT_WS_CHANNELS, WS_CLIENT_QUEUE
 from volspike_oi.web.hub import Hub, Subscriber
 from volspike_oi.web.ws_ops import apply_op
 
@@ -51,7 +51,7 @@ def subscribed(
 
 def test_a_new_subscriber_hears_every_channel_and_every_symbol():
     subscriber, _ = Hub().subscribe()
-    assert subscriber.channels == WS_CHANNELS
+    assert subscriber.channels == DEFAULT_WS_CHANNELS
     assert subscriber.symbols is None
     assert not subscriber.dropped
 
@@ -193,6 +193,7 @@ def test_subscribe_sets_channels_and_upper_cased_symbols():
         "event": "subscribed",
         "channels": ["oi"],
         "symbols": ["BTCUSDT"],
+        "venues": ["binance"],
     }
 
 
@@ -200,8 +201,8 @@ def test_subscribe_without_fields_means_every_channel_and_every_symbol():
     subscriber, _ = Hub().subscribe()
     apply_op(subscriber, '{"op": "subscribe", "channels": ["oi"], "symbols": ["X"]}')
     reply = apply_op(subscriber, b'{"op": "subscribe"}')
-    assert (subscriber.channels, subscriber.symbols) == (WS_CHANNELS, None)
-    assert json.loads(reply or "")["channels"] == sorted(WS_CHANNELS)
+    assert (subscriber.channels, subscriber.symbols) == (DEFAULT_WS_CHANNELS, None)
+    assert json.loads(reply or "")["channels"] == sorted(DEFAULT_WS_CHANNELS)
 
 
 @pytest.mark.parametrize(
@@ -229,7 +230,7 @@ def test_a_refused_op_leaves_the_subscription_as_it_was(op: str):
 def test_ping_is_answered_with_pong_and_changes_nothing():
     subscriber, _ = Hub().subscribe()
     assert json.loads(apply_op(subscriber, '{"op": "ping"}') or "") == {"event": "pong"}
-    assert (subscriber.channels, subscriber.symbols) == (WS_CHANNELS, None)
+    assert (subscriber.channels, subscriber.symbols) == (DEFAULT_WS_CHANNELS, None)
 
 
 def test_wants_tells_whether_any_client_listens_on_a_channel():

@@ -564,8 +564,8 @@ def test_stored_rows_fit_OiStoredSample_and_OiAlert() -> None:
     ts = dt.datetime.fromtimestamp(NOW, dt.UTC)
     samples = Rows(
         [
-            (ts, Decimal("10000.5"), Decimal("1005000.25"), Decimal("100.5"), "realtime", ts),
-            (ts, Decimal("7"), None, None, "snapshot_legacy", None),
+            (ts, Decimal("10000.5"), Decimal("1.1e6"), Decimal("110"), "realtime", ts, Decimal(1)),
+            (ts, Decimal("7"), None, None, "snapshot_legacy", None, None),
         ]
     )
     for row in read_samples(cast(Any, samples), "BTCUSDT", None, 10):
@@ -573,7 +573,8 @@ def test_stored_rows_fit_OiStoredSample_and_OiAlert() -> None:
     alerts = Rows(
         [
             ("BTCUSDT", "UP", Decimal(1), Decimal(2), Decimal(1), Decimal(1), ts, "x", 0, None)
-            + (None,) * 4,
+            + (None,) * 4
+            + ("binance", None),
             (
                 "BTCUSDT",
                 "DOWN",
@@ -589,6 +590,16 @@ def test_stored_rows_fit_OiStoredSample_and_OiAlert() -> None:
                 Decimal("83084.3"),
                 Decimal("-0.004"),
                 Decimal(60),
+                "all",
+                [
+                    {
+                        "venue": "bybit",
+                        "baseline": 1.0,
+                        "current": 1.1,
+                        "pct_change": 0.1,
+                        "share_of_change": None,
+                    }
+                ],
             ),
         ]
     )
@@ -751,6 +762,7 @@ async def test_live_feed_events_fit_WsServerEvent(autojump_clock: trio.abc.Clock
         await nursery.start(
             web_feed.run,
             samples_rx,
+            trio.open_memory_channel[OiSample](1)[1],
             alerts_rx,
             universe_rx,
             trio.open_memory_channel[Ingested](1)[1],

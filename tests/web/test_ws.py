@@ -159,12 +159,14 @@ async def test_a_subscription_is_acknowledged_with_its_channels_and_symbols(stac
             "event": "subscribed",
             "channels": ["alerts", "oi"],
             "symbols": ["BTCUSDT", "ETHUSDT"],
+            "venues": ["binance"],
         }
         reply = await subscribe(ws)
         assert reply == {
             "event": "subscribed",
             "channels": ["alerts", "oi", "universe"],
             "symbols": None,
+            "venues": ["binance"],
         }
 
 

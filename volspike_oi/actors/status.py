@@ -19,7 +19,13 @@ from volspike_oi.clock import WallClock
 from volspike_oi.mark_book import MarkPriceBook
 from volspike_oi.messages import UniverseUpdate
 from volspike_oi.metrics import Metrics
-from volspike_oi.snapshots import ActorHealth, PollerStatus, ServiceStatus, WriterStatus
+from volspike_oi.snapshots import (
+    ActorHealth,
+    PollerStatus,
+    ServiceStatus,
+    VenueStatus,
+    WriterStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +80,25 @@ def status_figures(
     }
 
 
+def venues_segment(venues: Mapping[str, VenueStatus]) -> str:
+    """`bybit streaming 412 sym 0.1s`: each venue's state, instruments and measured cadence."""
+    parts = []
+    for name, v in venues.items():
+        cadence = v.cadence_s()
+        parts.append(
+            f"{name} {v.state} {v.symbols} sym"
+            + ("" if cadence is None else f" {cadence:.1f}s")
+            + (f" err {v.errors}" if v.errors else "")
+        )
+    return ", ".join(parts)
+
+
 def format_line(
     f: dict[str, Any],
     hold_reason: str = "",
     hold_detail: str = "",
     reasons: Sequence[str] = (),
+    venues: str = "",
 ) -> str:
     """The status line; `hold_reason`/`hold_detail` (the budget's) name a hold under way, be it
     a ban, the firewall or the rate limit, until the probe after it is answered. `reasons`: the
@@ -103,6 +123,7 @@ def format_line(
         f"OI polls {f['oi_polls_per_min']:.0f}/min | weight {f['weight_per_min']:.0f}/min, "
         f"server {f['server_weight']}/{f['weight_limit']} | errors/min {errors} | "
         f"alerts {f['alerts_per_min']:.1f}/min | marks {f['fresh_marks']} fresh ({f['mark_source']}){hold}"
+        + (f" | venues {venues}" if venues else "")
         + (f" | DEGRADED: {', '.join(reasons)}" if reasons else "")
     )
 
@@ -119,9 +140,11 @@ async def run(
     every_s: float,
     writer: WriterStatus | None = None,
     health: Mapping[str, ActorHealth] | None = None,
+    venues: Mapping[str, VenueStatus] | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """`health`: the supervisor's actor states, for the actor reasons on the line."""
+    """`health`: the supervisor's actor states, for the actor reasons on the line; `venues`:
+    the other venues' feeds (state, symbols, measured cadence on the line)."""
 
     async def follow_universe() -> None:
         async for update in universe_in:
@@ -156,8 +179,13 @@ async def run(
                 universe=status.universe,
                 writer=writer,
                 last_minute=figures,
+                venues=venues,
             )
             status.line = format_line(
-                figures, budget.hold_reason, budget.hold_detail, [r.code for r in found]
+                figures,
+                budget.hold_reason,
+                budget.hold_detail,
+                [r.code for r in found],
+                venues_segment(venues or {}),
             )
             log.info("%s", status.line)

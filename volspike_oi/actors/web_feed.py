@@ -1,7 +1,7 @@
 """Web feed: owns the API's view of "now" and pushes live updates to WebSocket clients.
 
-Samples update `WebState` at once and are pushed to the hub in batches every `WS_BATCH_S` (one
-`oi` message per tick instead of one per poll); alerts (kept in `WebState.recent_alerts`) and
+Samples (every venue's) update `WebState` at once and are pushed to the hub in batches every
+`WS_BATCH_S` (one `oi` message per tick with the newest reading of each venue-symbol); alerts (kept in `WebState.recent_alerts`) and
 universe changes are pushed as they come; a heartbeat goes to every client every
 `WS_HEARTBEAT_S`. What clients post to the ingest routes arrives as `Ingested` and is served
 the same way, its readings pushed at once.
@@ -25,6 +25,7 @@ from volspike_oi.wire import to_json
 
 async def run(
     samples_in: trio.MemoryReceiveChannel[OiSample],
+    venue_samples_in: trio.MemoryReceiveChannel[OiSample],
     alerts_in: trio.MemoryReceiveChannel[OiAlert],
     universe_in: trio.MemoryReceiveChannel[UniverseUpdate],
     ingest_in: trio.MemoryReceiveChannel[Ingested],
@@ -35,7 +36,9 @@ async def run(
     *,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    pending: list[OiSample] = []
+    # The newest reading per (venue, symbol) since the last batch: a push venue updates a
+    # symbol up to ten times a second, and a client needs only the last value of each tick.
+    pending: dict[tuple[str, str], OiSample] = {}
 
     def publish_alert(alert: OiAlert) -> None:
         state.recent_alerts.append(alert)
@@ -43,17 +46,17 @@ async def run(
             "alerts", "open_interest_alert", to_json(alert_view(alert)), symbol=alert.symbol
         )
 
-    async def take_samples() -> None:
-        async for sample in samples_in:
+    async def take_samples(channel: trio.MemoryReceiveChannel[OiSample]) -> None:
+        async for sample in channel:
             state.record(sample)
-            pending.append(sample)
+            pending[sample.venue, sample.symbol] = sample
 
     async def push_batches() -> None:
         while True:
             await trio.sleep(WS_BATCH_S)
             if pending:
                 now = clock.now()
-                rows = [to_json(sample_view(s, now)) for s in pending]
+                rows = [to_json(sample_view(s, now)) for s in pending.values()]
                 pending.clear()
                 hub.publish_oi(rows)
 
@@ -84,8 +87,11 @@ async def run(
             hub.broadcast(json.dumps(to_json(WsHeartbeatEvent(timestamp=iso(clock.now())))))
 
     async with trio.open_nursery() as nursery:
+        # Binance's samples and the push venues' come on separate channels, so a burst of
+        # pushed readings never delays (or drops) a Binance poll on its way to the API.
+        nursery.start_soon(take_samples, samples_in)
+        nursery.start_soon(take_samples, venue_samples_in)
         for task in (
-            take_samples,
             push_batches,
             take_alerts,
             take_ingested,

@@ -37,6 +37,7 @@ async def _one(n: int) -> tuple[int, float, float, float, float, float]:
             "OI_LIQUID_EXIT_QUOTE_24H": "0",
             "MARK_PRICE_STREAM_ENABLED": "false",
             "STATUS_LOG_SEC": "3600",
+            "OI_VENUES": "binance",
         },
     )
     async with trio.open_nursery() as nursery:

@@ -144,6 +144,7 @@ async def _start_service(nursery: trio.Nursery, store: PostgresStore | None) -> 
             "HTTP_PORT": "0",
             "VOLSPIKE_API_KEY": API_KEY,
             "STATUS_LOG_SEC": "3600",
+            "OI_VENUES": "binance",
         },
     )
     svc: Service = await nursery.start(

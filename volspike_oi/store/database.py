@@ -16,13 +16,16 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import attrs
 import psycopg
 import trio
+from psycopg.types.json import Jsonb
 
 from volspike_oi.messages import LiquidMember, OiAlert, OiSample, UniverseUpdate
-from volspike_oi.store.protocol import WriteBatch
+from volspike_oi.store.protocol import CoinRow, WriteBatch
 from volspike_oi.store.schema import drop_partitions_before, ensure_partitions, migrate
-from volspike_oi.views import OiAlertView, OiStoredSample
+from volspike_oi.views import AlertDriverView, OiAlertView, OiStoredSample
+from volspike_oi.wire import ABSENT
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +33,13 @@ T = TypeVar("T")
 
 CONNECT_TIMEOUT_S = 5
 STATEMENT_TIMEOUT_MS = 30_000
-SAMPLE_COLUMNS = "symbol, ts, open_interest, open_interest_usd, mark_price, source, exchange_time"
+SAMPLE_COLUMNS = (
+    "venue, symbol, ts, open_interest, open_interest_usd, mark_price, source, exchange_time, "
+    "asset, coin"
+)
 ALERT_COLUMNS = (
-    "symbol, direction, baseline, current, pct_change, abs_change, source, ts, baseline_samples, "
-    "usd_change, baseline_usd, current_usd, mark_price_change_pct, window_minutes"
+    "venue, symbol, direction, baseline, current, pct_change, abs_change, source, ts, baseline_samples, "
+    "usd_change, baseline_usd, current_usd, mark_price_change_pct, window_minutes, drivers"
 )
 
 
@@ -43,6 +49,7 @@ def utc(epoch_s: float) -> dt.datetime:
 
 def sample_row(sample: OiSample) -> tuple[Any, ...]:
     return (
+        sample.venue,
         sample.symbol,
         utc(sample.received_at),
         sample.contracts,
@@ -50,6 +57,8 @@ def sample_row(sample: OiSample) -> tuple[Any, ...]:
         sample.mark_price,
         sample.source,
         utc(sample.exchange_time_ms / 1000),
+        sample.asset,
+        sample.coin,
     )
 
 
@@ -60,19 +69,20 @@ def write_samples(conn: psycopg.Connection, rows: Sequence[tuple[Any, ...]]) -> 
     # One transaction (a savepoint inside write_batch's): on an autocommit connection the COPY
     # would commit on its own and ON COMMIT DELETE ROWS would empty the stage before the INSERT.
     with conn.transaction(), conn.cursor() as cur:
-        ensure_partitions(conn, {row[1].date() for row in rows})
+        ensure_partitions(conn, {row[2].date() for row in rows})
         cur.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS oi_stage (symbol text, ts timestamptz, "
-            "open_interest numeric, open_interest_usd numeric, mark_price numeric, source text, "
-            "exchange_time timestamptz) ON COMMIT DELETE ROWS"
+            "CREATE TEMP TABLE IF NOT EXISTS oi_stage_v3 (venue text, symbol text, "
+            "ts timestamptz, open_interest numeric, open_interest_usd numeric, mark_price numeric, "
+            "source text, exchange_time timestamptz, asset text, coin numeric) "
+            "ON COMMIT DELETE ROWS"
         )
-        with cur.copy(f"COPY oi_stage ({SAMPLE_COLUMNS}) FROM STDIN") as copy:
+        with cur.copy(f"COPY oi_stage_v3 ({SAMPLE_COLUMNS}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         cur.execute(
             f"INSERT INTO open_interest_snapshots ({SAMPLE_COLUMNS}) "
-            f"SELECT {SAMPLE_COLUMNS} FROM oi_stage ORDER BY ts "
-            "ON CONFLICT (symbol, ts, source) DO NOTHING"
+            f"SELECT {SAMPLE_COLUMNS} FROM oi_stage_v3 ORDER BY ts "
+            "ON CONFLICT (venue, symbol, ts, source) DO NOTHING"
         )
         return cur.rowcount
 
@@ -81,9 +91,10 @@ def write_alerts(conn: psycopg.Connection, alerts: Sequence[OiAlert]) -> None:
     for a in alerts:
         conn.execute(
             f"INSERT INTO open_interest_alerts ({ALERT_COLUMNS}) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (symbol, direction, ts) DO NOTHING",
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (venue, symbol, direction, ts) DO NOTHING",
             (
+                a.venue,
                 a.symbol,
                 a.direction,
                 a.baseline,
@@ -98,6 +109,7 @@ def write_alerts(conn: psycopg.Connection, alerts: Sequence[OiAlert]) -> None:
                 a.current_usd,
                 a.mark_price_change_pct,
                 a.window_minutes,
+                Jsonb([attrs.asdict(d) for d in a.drivers]) if a.drivers else None,
             ),
         )
 
@@ -150,7 +162,7 @@ def recent_samples(
     rows = conn.execute(
         "SELECT symbol, extract(epoch FROM ts)::float8, open_interest::float8, "
         "coalesce(mark_price::float8, 'NaN') "
-        "FROM open_interest_snapshots WHERE ts >= %s ORDER BY symbol, ts",
+        "FROM open_interest_snapshots WHERE venue = 'binance' AND ts >= %s ORDER BY symbol, ts",
         (utc(since),),
     ).fetchall()
     for symbol, t, oi, mark in rows:
@@ -158,17 +170,30 @@ def recent_samples(
     return out
 
 
-def last_alerts(conn: psycopg.Connection, since: float, source: str) -> list[OiAlert]:
-    """Each (symbol, direction)'s newest alert from `source` since `since`."""
+def recent_coin(conn: psycopg.Connection, since: float) -> list[CoinRow]:
+    """Every reading with a coin quantity since `since` (rows of every venue), oldest first."""
+    rows = conn.execute(
+        "SELECT venue, asset, symbol, extract(epoch FROM ts)::float8, coin::float8, "
+        "open_interest_usd::float8 FROM open_interest_snapshots "
+        "WHERE ts >= %s AND coin IS NOT NULL AND asset IS NOT NULL ORDER BY ts",
+        (utc(since),),
+    ).fetchall()
+    return [(v, a, s, t, c, u) for v, a, s, t, c, u in rows]
+
+
+def last_alerts(
+    conn: psycopg.Connection, since: float, source: str, venue: str = "binance"
+) -> list[OiAlert]:
+    """Each (symbol, direction)'s newest alert of `venue` from `source` since `since`."""
     rows = conn.execute(
         "SELECT DISTINCT ON (symbol, direction) symbol, direction, baseline::float8, "
         "current::float8, pct_change::float8, abs_change::float8, extract(epoch FROM ts)::float8, "
-        "coalesce(baseline_samples, 0) FROM open_interest_alerts WHERE ts >= %s AND source = %s "
-        "ORDER BY symbol, direction, ts DESC",
-        (utc(since), source),
+        "coalesce(baseline_samples, 0) FROM open_interest_alerts "
+        "WHERE ts >= %s AND source = %s AND venue = %s ORDER BY symbol, direction, ts DESC",
+        (utc(since), source, venue),
     ).fetchall()
     return [
-        OiAlert(sym, direction, base, current, pct, delta, t, samples, source=source)
+        OiAlert(sym, direction, base, current, pct, delta, t, samples, source=source, venue=venue)
         for sym, direction, base, current, pct, delta, t, samples in rows
     ]
 
@@ -178,13 +203,14 @@ def _iso(ts: dt.datetime) -> str:
 
 
 def read_samples(
-    conn: psycopg.Connection, symbol: str, since: float | None, limit: int
+    conn: psycopg.Connection, symbol: str, since: float | None, limit: int, venue: str = "binance"
 ) -> list[OiStoredSample]:
     """Newest first, at most `limit`, only since `since` (epoch seconds) when given."""
     rows = conn.execute(
-        "SELECT ts, open_interest, open_interest_usd, mark_price, source, exchange_time "
-        "FROM open_interest_snapshots WHERE symbol = %s AND ts >= %s ORDER BY ts DESC LIMIT %s",
-        (symbol, utc(since if since is not None else 0.0), limit),
+        "SELECT ts, open_interest, open_interest_usd, mark_price, source, exchange_time, coin "
+        "FROM open_interest_snapshots WHERE venue = %s AND symbol = %s AND ts >= %s "
+        "ORDER BY ts DESC LIMIT %s",
+        (venue, symbol, utc(since if since is not None else 0.0), limit),
     ).fetchall()
     return [
         OiStoredSample(
@@ -194,8 +220,9 @@ def read_samples(
             mark_price=None if mark is None else float(mark),
             source=source,
             exchange_time=None if ex is None else _iso(ex),
+            coin=_float(coin),
         )
-        for ts, oi, usd, mark, source, ex in rows
+        for ts, oi, usd, mark, source, ex, coin in rows
     ]
 
 
@@ -203,7 +230,7 @@ def read_alerts(conn: psycopg.Connection, symbol: str | None, limit: int) -> lis
     rows = conn.execute(
         "SELECT symbol, direction, baseline, current, pct_change, abs_change, ts, source, "
         "baseline_samples, usd_change, baseline_usd, current_usd, mark_price_change_pct, "
-        "window_minutes FROM open_interest_alerts "
+        "window_minutes, venue, drivers FROM open_interest_alerts "
         "WHERE %s::text IS NULL OR symbol = %s ORDER BY ts DESC LIMIT %s",
         (symbol, symbol, limit),
     ).fetchall()
@@ -223,6 +250,8 @@ def read_alerts(conn: psycopg.Connection, symbol: str | None, limit: int) -> lis
             current_usd=_float(current_usd),
             mark_price_change_pct=_float(mark_pct),
             window_minutes=_float(window),
+            venue=venue,
+            drivers=ABSENT if drivers is None else [_driver(d) for d in drivers],
         )
         for (
             sym,
@@ -239,8 +268,21 @@ def read_alerts(conn: psycopg.Connection, symbol: str | None, limit: int) -> lis
             current_usd,
             mark_pct,
             window,
+            venue,
+            drivers,
         ) in rows
     ]
+
+
+def _driver(stored: dict[str, Any]) -> AlertDriverView:
+    share = stored.get("share_of_change")
+    return AlertDriverView(
+        venue=stored["venue"],
+        baseline=float(stored["baseline"]),
+        current=float(stored["current"]),
+        pct_change=float(stored["pct_change"]),
+        share_of_change=None if share is None else float(share),
+    )
 
 
 def _float(value: Decimal | None) -> float | None:
@@ -296,11 +338,16 @@ class PostgresStore:
     async def recent_samples(self, since: float) -> dict[str, list[tuple[float, float, float]]]:
         return await self._run(lambda conn: recent_samples(conn, since))
 
-    async def last_alerts(self, since: float, source: str) -> list[OiAlert]:
-        return await self._run(lambda conn: last_alerts(conn, since, source))
+    async def recent_coin(self, since: float) -> list[CoinRow]:
+        return await self._run(lambda conn: recent_coin(conn, since))
 
-    async def samples(self, symbol: str, since: float | None, limit: int) -> list[OiStoredSample]:
-        return await self._run(lambda conn: read_samples(conn, symbol, since, limit))
+    async def last_alerts(self, since: float, source: str, venue: str = "binance") -> list[OiAlert]:
+        return await self._run(lambda conn: last_alerts(conn, since, source, venue))
+
+    async def samples(
+        self, symbol: str, since: float | None, limit: int, venue: str = "binance"
+    ) -> list[OiStoredSample]:
+        return await self._run(lambda conn: read_samples(conn, symbol, since, limit, venue))
 
     async def alerts(self, symbol: str | None, limit: int) -> list[OiAlertView]:
         return await self._run(lambda conn: read_alerts(conn, symbol, limit))

@@ -28,6 +28,10 @@ class WriteBatch:
         return len(self.samples) + len(self.alerts) + len(self.universes)
 
 
+CoinRow = tuple[str, str, str, float, float, float | None]
+"""(venue, asset, symbol, epoch seconds, coin, usd or None) of one stored reading."""
+
+
 class StoreWriter(Protocol):
     async def write(self, batch: WriteBatch) -> int:
         """Store `batch` idempotently; returns how many sample rows were new."""
@@ -50,13 +54,20 @@ class StoreReader(Protocol):
         first: the alert evaluator's history after a restart."""
         ...
 
-    async def last_alerts(self, since: float, source: str) -> list[OiAlert]:
-        """Each (symbol, direction)'s newest alert from `source` since `since`: the alert
-        gate after a restart."""
+    async def recent_coin(self, since: float) -> list[CoinRow]:
+        """Every stored reading with a coin quantity since `since`, oldest first: the
+        aggregator's per-venue history after a restart."""
         ...
 
-    async def samples(self, symbol: str, since: float | None, limit: int) -> list[OiStoredSample]:
-        """One symbol's stored readings, newest first, as `/samples` serves them."""
+    async def last_alerts(self, since: float, source: str, venue: str = "binance") -> list[OiAlert]:
+        """Each (symbol, direction)'s newest alert of `venue` ("all": the aggregate alerts)
+        from `source` since `since`: the alert gate after a restart."""
+        ...
+
+    async def samples(
+        self, symbol: str, since: float | None, limit: int, venue: str = "binance"
+    ) -> list[OiStoredSample]:
+        """One venue-symbol's stored readings, newest first, as `/samples` serves them."""
         ...
 
     async def alerts(self, symbol: str | None, limit: int) -> list[OiAlertView]:

@@ -24,12 +24,16 @@ from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 from volspike_oi import metrics as m
 from volspike_oi.messages import Ingested
 from volspike_oi.store.protocol import WriteBatch
+from volspike_oi.venues.model import VenueName
 from volspike_oi.views import (
     Alerts,
+    AssetsView,
     LatestOpenInterest,
     OiStoredSample,
     Samples,
     alert_view,
+    asset_detail_view,
+    asset_summary_view,
     frontend_view,
     iso,
     latest_view,
@@ -57,7 +61,15 @@ from volspike_oi.web.ingest import (
     parse_oi_ingest,
 )
 from volspike_oi.web.openapi import SPEC
-from volspike_oi.web.query import parse_limit, parse_since, parse_symbol
+from volspike_oi.web.query import (
+    parse_asset,
+    parse_limit,
+    parse_since,
+    parse_symbol,
+    parse_venue,
+    venue_symbol,
+)
+from volspike_oi.web.venues import venues_view
 from volspike_oi.web.ws_ops import apply_op
 from volspike_oi.wire import ABSENT, to_json
 
@@ -110,19 +122,23 @@ def _unknown_symbol(symbol: str) -> Response:
     )
 
 
-async def _known(handle: WebHandle, symbol: str) -> bool:
+async def _known(handle: WebHandle, symbol: str, venue: VenueName = "binance") -> bool:
     """Tracked in the current universe, or with readings here or in the store: a symbol we know
     answers 200 even without data, so only a typo gets a 404."""
-    universe = handle.status.universe
-    if universe is not None and symbol in universe.tracked:
-        return True
     web = handle.web
-    if symbol in web.realtime or symbol in web.snapshot or symbol in handle.alerts.histories:
-        return True
+    if venue != "binance":
+        if symbol in web.venues.get(venue, {}):
+            return True
+    else:
+        universe = handle.status.universe
+        if universe is not None and symbol in universe.tracked:
+            return True
+        if symbol in web.realtime or symbol in web.snapshot or symbol in handle.alerts.histories:
+            return True
     if handle.store is None:
         return False
     try:
-        return bool(await handle.store.samples(symbol, None, 1))
+        return bool(await handle.store.samples(symbol, None, 1, venue))
     except Exception as exc:  # the database may be down: not knowing is not "unknown"
         log.warning("could not look up %s in the store: %s", symbol, exc)
         return True
@@ -277,16 +293,38 @@ def create_app(handle: WebHandle) -> Any:
     @app.get("/api/market/open-interest/latest")
     async def latest() -> Response:
         now = handle.clock.now()
+        venue = parse_venue(request.args.get("venue"))
         if "symbol" not in request.args:
-            return _json(latest_view(handle.web, now))
+            return _json(latest_view(handle.web, now, venue))
         # Given, it must name a symbol: `?symbol=` is a mistake, not "every symbol".
-        symbol = parse_symbol(request.args["symbol"], required=True)
-        assert symbol is not None
-        if not await _known(handle, symbol):
+        symbol = venue_symbol(request.args["symbol"], venue, handle.web.venues.get(venue, {}))
+        if not await _known(handle, symbol, venue):
             return _unknown_symbol(symbol)
-        reading = handle.web.freshest(now).get(symbol)
+        reading = handle.web.venue_latest(venue, now).get(symbol)
         rows = [] if reading is None else [sample_view(reading, now)]
         return _json(LatestOpenInterest(rows, len(rows), iso(now)))
+
+    @app.get("/api/market/open-interest/venues")
+    async def venues() -> Response:
+        return _json(venues_view(handle))
+
+    @app.get("/api/market/open-interest/assets")
+    async def assets() -> Response:
+        now = handle.clock.now()
+        state = handle.assets
+        totals = sorted(state.totals.values(), key=lambda t: (-t.usd, t.asset))
+        rows = [asset_summary_view(t, state.series.get(t.asset), now) for t in totals]
+        return _json(AssetsView(rows, len(rows), iso(now)))
+
+    @app.get("/api/market/open-interest/assets/<asset>")
+    async def asset(asset: str) -> Response:
+        state = handle.assets
+        name = parse_asset(asset, state.totals)
+        total = state.totals.get(name)
+        if total is None:
+            return _error(404, f"unknown asset {name}: no venue lists it", "asset")
+        now = handle.clock.now()
+        return _json(asset_detail_view(total, state.series.get(name), now))
 
     @app.get("/api/market/open-interest/liquid-universe")
     async def liquid_universe() -> Response:
@@ -297,17 +335,19 @@ def create_app(handle: WebHandle) -> Any:
 
     @app.get("/api/market/open-interest/samples")
     async def samples() -> Response:
-        symbol = parse_symbol(request.args.get("symbol"), required=True)
-        assert symbol is not None
+        venue = parse_venue(request.args.get("venue"))
+        symbol = venue_symbol(request.args.get("symbol"), venue, handle.web.venues.get(venue, {}))
         limit = parse_limit(request.args.get("limit"), SAMPLES_DEFAULT_LIMIT, SAMPLES_MAX_LIMIT)
         since = parse_since(request.args.get("since"))
         if handle.store is not None:
-            rows = await _read(handle.store.samples(symbol, since, limit))
+            rows = await _read(handle.store.samples(symbol, since, limit, venue))
+        elif venue != "binance":
+            rows = []  # another venue's history is kept only in the store
         else:
             history = handle.alerts.histories.get(symbol)
             points = [] if history is None else history.since(since or 0.0)[-limit:]
             rows = [OiStoredSample(iso(t), oi) for t, oi in reversed(points)]
-        if not rows and not await _known(handle, symbol):
+        if not rows and not await _known(handle, symbol, venue):
             return _unknown_symbol(symbol)
         return _json(Samples(symbol, len(rows), rows))
 

@@ -49,9 +49,14 @@ SAMPLES_MAX_LIMIT = 5000
 ALERTS_DEFAULT_LIMIT = 50
 ALERTS_MAX_LIMIT = 1000
 
-WsChannel = Literal["alerts", "oi", "universe"]
+WsChannel = Literal["alerts", "assets", "oi", "universe"]
 WS_CHANNELS: frozenset[str] = frozenset(get_args(WsChannel))
-"""What a WebSocket client may subscribe to; all of them by default."""
+"""What a WebSocket client may subscribe to."""
+DEFAULT_WS_CHANNELS: frozenset[str] = frozenset({"alerts", "oi", "universe"})
+"""A client's channels until it subscribes: every channel there was before `assets`, so a client
+written before it sees no new event."""
+DEFAULT_WS_VENUES: frozenset[str] = frozenset({"binance"})
+"""The venues a WebSocket client gets `oi` rows of until it subscribes with `venues`."""
 WS_BATCH_S = 0.25
 """OI readings are pushed in one `oi` message per tick of this length."""
 WS_HEARTBEAT_S = 15.0

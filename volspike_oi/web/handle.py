@@ -19,8 +19,10 @@ from volspike_oi.metrics import Metrics
 from volspike_oi.snapshots import (
     ActorHealth,
     AlertState,
+    AssetState,
     PollerStatus,
     ServiceStatus,
+    VenueStatus,
     WebState,
     WriterStatus,
 )
@@ -55,6 +57,12 @@ class WebHandle:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     """HTTP_MAX_BODY_BYTES: a larger request body is answered 413 (before it is read when its
     Content-Length says so)."""
+    venues: Mapping[str, VenueStatus] = attrs.field(factory=dict)
+    """The other venues' feeds (Binance's is `poller`), by venue, in `OI_VENUES` order."""
+    venues_enabled: tuple[str, ...] = ("binance",)
+    assets: AssetState = attrs.field(factory=AssetState)
+    """Every asset summed across venues (the aggregator's)."""
+    """OI_VENUES: the venues this service tracks."""
     allowed_origins: tuple[str, ...] = ()
     """ALLOWED_ORIGINS: browser origins answered with CORS on GET routes and let into /ws;
     empty = same origin only."""

@@ -140,6 +140,7 @@ def health_view(handle: WebHandle) -> tuple[Health, int]:
         universe=handle.status.universe,
         writer=writer,
         last_minute=handle.status.last_minute,
+        venues=handle.venues,
     )
     status = status_of(found)
     body = Health(

@@ -16,15 +16,18 @@ from typing import Any
 import attrs
 import trio
 
-from volspike_oi.web.contract import WS_CHANNELS, WS_CLIENT_QUEUE
+from volspike_oi.web.contract import DEFAULT_WS_CHANNELS, DEFAULT_WS_VENUES, WS_CLIENT_QUEUE
 
 
 @attrs.define(eq=False)
 class Subscriber:
     send: trio.MemorySendChannel[str]
-    channels: frozenset[str] = WS_CHANNELS
+    channels: frozenset[str] = DEFAULT_WS_CHANNELS
     symbols: frozenset[str] | None = None
     """None = every symbol."""
+    venues: frozenset[str] = DEFAULT_WS_VENUES
+    """Whose `oi` rows it gets: Binance's unless it subscribed with `venues` (so a client
+    written before there were venues sees no other venue's BTCUSDT)."""
     dropped: bool = False
 
 
@@ -69,15 +72,21 @@ class Hub:
         if not rows:
             return
         everything: str | None = None
+        venues_in_batch = {r.get("venue", "binance") for r in rows}
         for subscriber in list(self.subscribers):
             if "oi" not in subscriber.channels:
                 continue
-            if subscriber.symbols is None:
+            if subscriber.symbols is None and subscriber.venues >= venues_in_batch:
                 if everything is None:
                     everything = json.dumps({"event": "oi", "data": rows})
                 message = everything
             else:
-                mine = [r for r in rows if r["symbol"] in subscriber.symbols]
+                mine = [
+                    r
+                    for r in rows
+                    if r.get("venue", "binance") in subscriber.venues
+                    and (subscriber.symbols is None or r["symbol"].upper() in subscriber.symbols)
+                ]
                 if not mine:
                     continue
                 message = json.dumps({"event": "oi", "data": mine})

@@ -10,13 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from volspike_oi import __version__
+from volspike_oi.venues.model import VENUES
 from volspike_oi.web.contract import (
     ALERTS_DEFAULT_LIMIT,
     ALERTS_MAX_LIMIT,
+    DEFAULT_WS_CHANNELS,
+    DEFAULT_WS_VENUES,
     SAMPLES_DEFAULT_LIMIT,
     SAMPLES_MAX_LIMIT,
     WS_BATCH_S,
-    WS_CHANNELS,
     WS_CLIENT_QUEUE,
     WS_CLOSE_TOO_SLOW,
     WS_HEARTBEAT_S,
@@ -51,6 +53,10 @@ RESPONSES: dict[str, Schema] = {
         ref("ApiError"),
         "No such symbol: neither tracked now nor ever stored. `field` is `symbol` and `error` "
         "names it, so a typo is not mistaken for 'no data yet'.",
+    ),
+    "UnknownAsset": _json_body(
+        ref("ApiError"),
+        "No venue lists this asset (now): `field` is `asset` and `error` names it.",
     ),
     "PayloadTooLarge": _json_body(
         ref("ApiError"),
@@ -93,6 +99,15 @@ def _limit(default: int, cap: int) -> Schema:
             "default": default,
         },
     }
+
+
+VENUE_QUERY: Schema = {
+    "name": "venue",
+    "in": "query",
+    "required": False,
+    "description": "The venue (binance when absent, as before there were venues).",
+    "schema": {"type": "string", "enum": list(VENUES), "default": "binance"},
+}
 
 
 def _symbol_query(*, required: bool, description: str) -> Schema:
@@ -217,16 +232,54 @@ PATHS: dict[str, Schema] = {
             "summary": "The latest reading of every symbol (or of one), with prices, times and "
             "source.",
             "parameters": [
+                VENUE_QUERY,
                 _symbol_query(
                     required=False,
-                    description="Only this symbol: `data` holds its fresh reading, or nothing "
-                    "while it has none; an unknown symbol is a 404.",
-                )
+                    description="Only this symbol (the venue's own name): `data` holds its fresh "
+                    "reading, or nothing while it has none; an unknown symbol is a 404.",
+                ),
             ],
             "responses": {
                 "200": _ok("LatestOpenInterest"),
                 "400": _response("BadRequest"),
                 "404": _response("UnknownSymbol"),
+            },
+        }
+    },
+    "/api/market/open-interest/venues": {
+        "get": {
+            "operationId": "getVenues",
+            "tags": ["market"],
+            "summary": "Every venue: state, symbols, measured update cadence, last update, errors.",
+            "responses": {"200": _ok("Venues")},
+        }
+    },
+    "/api/market/open-interest/assets": {
+        "get": {
+            "operationId": "getAssets",
+            "tags": ["market"],
+            "summary": "Every asset summed across its fresh venues (coin and USD), largest first.",
+            "responses": {"200": _ok("Assets")},
+        }
+    },
+    "/api/market/open-interest/assets/{asset}": {
+        "get": {
+            "operationId": "getAsset",
+            "tags": ["market"],
+            "summary": "One asset: each venue's coin, USD and share, stale venues, the last hour.",
+            "parameters": [
+                {
+                    "name": "asset",
+                    "in": "path",
+                    "required": True,
+                    "description": "The canonical asset, e.g. BTC (any case).",
+                    "schema": {k: v for k, v in SYMBOL.items() if k != "description"},
+                }
+            ],
+            "responses": {
+                "200": _ok("AssetDetail"),
+                "400": _response("BadRequest"),
+                "404": _response("UnknownAsset"),
             },
         }
     },
@@ -244,7 +297,11 @@ PATHS: dict[str, Schema] = {
             "tags": ["market"],
             "summary": "Recent readings of one symbol, newest first.",
             "parameters": [
-                _symbol_query(required=True, description="The symbol, e.g. BTCUSDT."),
+                VENUE_QUERY,
+                _symbol_query(
+                    required=True,
+                    description="The venue's symbol, e.g. BTCUSDT (binance), BTC-USDT-SWAP (okx).",
+                ),
                 _limit(SAMPLES_DEFAULT_LIMIT, SAMPLES_MAX_LIMIT),
                 {
                     "name": "since",
@@ -364,7 +421,11 @@ PATHS: dict[str, Schema] = {
                     "alerts": "open_interest_alert",
                     "universe": "universe",
                 },
-                "defaultSubscription": {"channels": sorted(WS_CHANNELS), "symbols": None},
+                "defaultSubscription": {
+                    "channels": sorted(DEFAULT_WS_CHANNELS),
+                    "symbols": None,
+                    "venues": sorted(DEFAULT_WS_VENUES),
+                },
                 "heartbeatSeconds": WS_HEARTBEAT_S,
                 "batchSeconds": WS_BATCH_S,
                 "queueSize": WS_CLIENT_QUEUE,

@@ -90,7 +90,36 @@ def render(handle: WebHandle) -> str:
     for name, health in sorted(handle.health.items()):
         up = 1.0 if health.state in ("running", "disabled") else 0.0
         lines.append(f'{PREFIX}actor_up{{actor="{_label(name)}"}} {up:g}')
+    lines += _venue_gauges(handle, now)
     return "\n".join(lines) + "\n"
+
+
+def _venue_gauges(handle: WebHandle, now: float) -> list[str]:
+    """Per venue (beside Binance, whose poller has its own series above): staleness, health,
+    measured cadence, instruments. Updates and errors are the venue_*_total counters."""
+    if not handle.venues:
+        return []
+    series = [
+        ("venue_staleness_seconds", "Seconds since the venue's newest reading (-1: none yet)."),
+        ("venue_healthy", "1 when a reading arrived within the venue's staleness limit."),
+        ("venue_cadence_seconds", "Median seconds between two readings of one symbol."),
+        ("venue_symbols", "Perpetuals tracked on the venue."),
+        ("venue_stream_connected", "1 while the venue's push channel is subscribed."),
+    ]
+    lines: list[str] = []
+    for name, help_text in series:
+        lines += [f"# HELP {PREFIX}{name} {help_text}", f"# TYPE {PREFIX}{name} gauge"]
+        for venue, v in handle.venues.items():
+            age = v.age_s(now)
+            value = {
+                "venue_staleness_seconds": -1.0 if age is None else age,
+                "venue_healthy": float(v.healthy(now)),
+                "venue_cadence_seconds": v.cadence_s() or 0.0,
+                "venue_symbols": float(v.symbols),
+                "venue_stream_connected": float(v.stream_connected),
+            }[name]
+            lines.append(f'{PREFIX}{name}{{venue="{_label(venue)}"}} {value:g}')
+    return lines
 
 
 def _label(value: str) -> str:

@@ -4,7 +4,9 @@ that is wrong (answered 400)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 
+from volspike_oi.venues.model import VENUES, VenueName
 from volspike_oi.web.contract import is_symbol
 from volspike_oi.web.errors import BadRequest
 
@@ -70,3 +72,43 @@ def parse_since(raw: str | None) -> float | None:
         parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
         since = (parsed - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)).total_seconds()
     return min(max(since, 0.0), SINCE_BEFORE_S)
+
+
+def parse_venue(raw: str | None) -> VenueName:
+    """`?venue=`: one of `VENUES` (lower case); absent is Binance, so clients written before
+    there were venues read what they always read."""
+    if raw is None:
+        return "binance"
+    name = raw.strip().lower()
+    for venue in VENUES:
+        if venue == name:
+            return venue
+    raise QueryError("venue", f"one of {', '.join(VENUES)}; got {raw[:50]!r}")
+
+
+def venue_symbol(raw: str | None, venue: VenueName, known: Collection[str]) -> str:
+    """`?symbol=` on `venue`: Binance's are upper-cased as always; another venue's keep their
+    case (Hyperliquid lists kPEPE) but a case-insensitive match among `known` is accepted."""
+    if venue == "binance":
+        symbol = parse_symbol(raw, required=True)
+        assert symbol is not None
+        return symbol
+    if raw is None:
+        raise QueryError("symbol", "required, e.g. ?symbol=BTC-USDT-SWAP")
+    if raw == "" or not is_symbol(raw):
+        raise QueryError("symbol", f"not a symbol: {raw[:50]!r}")
+    if raw in known:
+        return raw
+    folded = {k.casefold(): k for k in known}
+    return folded.get(raw.casefold(), raw)
+
+
+def parse_asset(raw: str, known: Collection[str]) -> str:
+    """`/assets/{asset}`: BTC, 1000pepe → the known asset of that name, case-insensitively
+    (a canonical asset is upper case, but a link may not be)."""
+    if not is_symbol(raw):
+        raise QueryError("asset", f"not an asset: {raw[:50]!r}")
+    if raw in known:
+        return raw
+    folded = {k.casefold(): k for k in known}
+    return folded.get(raw.casefold(), raw.upper())

@@ -9,9 +9,16 @@ renders them as the frontend's types.
 
 from __future__ import annotations
 
+from volspike_oi.venues.model import VENUES
 from volspike_oi.views import (
     SOURCE_DESCRIPTION,
+    AlertDriverView,
     Alerts,
+    AssetDetailView,
+    AssetPointView,
+    AssetSummaryView,
+    AssetsView,
+    AssetVenueView,
     FrontendOpenInterest,
     LatestOpenInterest,
     LiquidMemberView,
@@ -22,6 +29,8 @@ from volspike_oi.views import (
     PollInterval,
     Samples,
     UniverseThresholds,
+    VenuesView,
+    VenueView,
 )
 from volspike_oi.web.contract import (
     ALERT_SOURCE_PATTERN,
@@ -269,6 +278,14 @@ COMPONENTS: dict[str, type | Schema] = {
     "Samples": Samples,
     "OiAlert": OiAlertView,
     "Alerts": Alerts,
+    "VenueView": VenueView,
+    "Venues": VenuesView,
+    "AssetSummary": AssetSummaryView,
+    "Assets": AssetsView,
+    "AssetVenue": AssetVenueView,
+    "AssetPoint": AssetPointView,
+    "AssetDetail": AssetDetailView,
+    "AlertDriver": AlertDriverView,
     # -- operations ----------------------------------------------------------------------------
     "ActorHealth": ActorHealthView,
     "StoreHealth": StoreHealth,
@@ -360,8 +377,14 @@ COMPONENTS: dict[str, type | Schema] = {
                 "items": {"type": "string", "minLength": 1},
                 "description": "Symbols to receive (oi and alerts); all when absent or null.",
             },
+            "venues": {
+                "type": "array",
+                "items": {"type": "string", "enum": list(VENUES)},
+                "minItems": 1,
+                "description": "Venues whose oi rows to receive; binance only when absent.",
+            },
         },
-        optional=("channels", "symbols"),
+        optional=("channels", "symbols", "venues"),
         description="Replaces the connection's subscription; answered by `subscribed`.",
     ),
     "WsPing": _object(
@@ -391,6 +414,12 @@ COMPONENTS: dict[str, type | Schema] = {
         "Channel universe: the liquid universe, whenever a symbol enters or exits.",
         data=ref("LiquidUniverse"),
     ),
+    "WsAssetsEvent": _event(
+        "asset_totals",
+        "Channel assets (only when subscribed): the totals of the assets that changed in the "
+        "last second, each summed over its fresh venues.",
+        data={"type": "array", "items": ref("AssetSummary")},
+    ),
     "WsHeartbeatEvent": WsHeartbeatEvent,
     "WsSubscribedEvent": WsSubscribedEvent,
     "WsPongEvent": WsPongEvent,
@@ -400,6 +429,7 @@ COMPONENTS: dict[str, type | Schema] = {
             ref("WsOiEvent"),
             ref("WsAlertEvent"),
             ref("WsUniverseEvent"),
+            ref("WsAssetsEvent"),
             ref("WsHeartbeatEvent"),
             ref("WsSubscribedEvent"),
             ref("WsPongEvent"),
@@ -411,6 +441,7 @@ COMPONENTS: dict[str, type | Schema] = {
                 "oi": "#/components/schemas/WsOiEvent",
                 "open_interest_alert": "#/components/schemas/WsAlertEvent",
                 "universe": "#/components/schemas/WsUniverseEvent",
+                "asset_totals": "#/components/schemas/WsAssetsEvent",
                 "heartbeat": "#/components/schemas/WsHeartbeatEvent",
                 "subscribed": "#/components/schemas/WsSubscribedEvent",
                 "pong": "#/components/schemas/WsPongEvent",

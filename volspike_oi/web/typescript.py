@@ -142,7 +142,8 @@ def _resolve(spec: Schema, obj: Schema) -> Schema:
 
 
 def _endpoints(spec: Schema) -> list[str]:
-    """`Endpoints["GET /path"]`: each HTTP route's query, body and responses by status."""
+    """`Endpoints["GET /path/{name}"]`: each HTTP route's path parameters, query, body and
+    responses by status."""
     lines = [
         "/** Every HTTP route (`METHOD /path`): query parameters, JSON body, responses by status. */",
         "export interface Endpoints {",
@@ -154,10 +155,12 @@ def _endpoints(spec: Schema) -> list[str]:
                 continue  # the WebSocket is typed by WsClientOp / WsServerEvent
             lines += _doc(op.get("summary"), INDENT)
             lines.append(f"{INDENT}{json.dumps(f'{method.upper()} {path}')}: {{")
-            query = [p for p in op.get("parameters", ()) if _resolve(spec, p)["in"] == "query"]
-            if query:
-                lines.append(f"{member}query: {{")
-                for raw in query:
+            for where in ("path", "query"):
+                params = [p for p in op.get("parameters", ()) if _resolve(spec, p)["in"] == where]
+                if not params:
+                    continue
+                lines.append(f"{member}{where}: {{")
+                for raw in params:
                     param = _resolve(spec, raw)
                     lines += _doc(param.get("description"), field)
                     mark = "" if param.get("required") else "?"

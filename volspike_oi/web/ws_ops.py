@@ -8,9 +8,18 @@ from typing import Literal, cast
 
 import attrs
 
-from volspike_oi.web.contract import WS_CHANNELS, WS_HEARTBEAT_S, WsChannel
+from volspike_oi.venues.model import VENUES, VenueName
+from volspike_oi.web.contract import (
+    DEFAULT_WS_CHANNELS,
+    DEFAULT_WS_VENUES,
+    WS_CHANNELS,
+    WS_HEARTBEAT_S,
+    WsChannel,
+)
 from volspike_oi.web.hub import Subscriber
 from volspike_oi.wire import ABSENT, Absent, IsoTime, described, to_json
+
+WsField = Literal["channels", "symbols", "venues"]
 
 
 @attrs.frozen(kw_only=True)
@@ -29,6 +38,9 @@ class WsSubscribedEvent:
     event: Literal["subscribed"] = "subscribed"
     channels: list[WsChannel]
     symbols: list[str] | None
+    venues: list[VenueName] = attrs.field(
+        metadata=described("Venues whose oi rows are sent (binance until a subscribe names any).")
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -43,11 +55,11 @@ class WsErrorEvent:
     """A client message was refused; the subscription is unchanged."""
 
     event: Literal["error"] = "error"
-    field: Literal["channels", "symbols"] | Absent = ABSENT
+    field: WsField | Absent = ABSENT
     error: str
 
 
-def _error(message: str, field: Literal["channels", "symbols"] | Absent = ABSENT) -> str:
+def _error(message: str, field: WsField | Absent = ABSENT) -> str:
     return json.dumps(to_json(WsErrorEvent(field=field, error=message)))
 
 
@@ -62,7 +74,7 @@ def apply_op(subscriber: Subscriber, raw: str | bytes) -> str | None:
         return _error('expected {"op": "subscribe", ...}')
     if op["op"] == "ping":
         return json.dumps(to_json(WsPongEvent()))
-    channels = op.get("channels", sorted(WS_CHANNELS))
+    channels = op.get("channels", sorted(DEFAULT_WS_CHANNELS))
     if not isinstance(channels, list) or not channels or not set(channels) <= WS_CHANNELS:
         return _error(f"expected a list from {sorted(WS_CHANNELS)}", "channels")
     symbols = op.get("symbols")
@@ -70,10 +82,15 @@ def apply_op(subscriber: Subscriber, raw: str | bytes) -> str | None:
         not isinstance(symbols, list) or not all(isinstance(s, str) and s for s in symbols)
     ):
         return _error("expected a list of symbols", "symbols")
+    venues = op.get("venues", sorted(DEFAULT_WS_VENUES))
+    if not isinstance(venues, list) or not venues or not set(venues) <= set(VENUES):
+        return _error(f"expected a list from {list(VENUES)}", "venues")
     subscriber.channels = frozenset(channels)
     subscriber.symbols = None if symbols is None else frozenset(s.upper() for s in symbols)
+    subscriber.venues = frozenset(venues)
     subscribed = WsSubscribedEvent(
         channels=cast(list[WsChannel], sorted(subscriber.channels)),
         symbols=None if subscriber.symbols is None else sorted(subscriber.symbols),
+        venues=[v for v in VENUES if v in subscriber.venues],
     )
     return json.dumps(to_json(subscribed))

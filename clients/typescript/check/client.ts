@@ -5,6 +5,12 @@
 
 import type {
   ActorHealth,
+  AlertDriver,
+  AssetDetail,
+  AssetPoint,
+  Assets,
+  AssetSummary,
+  AssetVenue,
   Alerts,
   ApiError,
   BudgetHealth,
@@ -32,7 +38,10 @@ import type {
   StatusStore,
   StoreHealth,
   UniverseThresholds,
+  Venues,
+  VenueView,
   WsAlertEvent,
+  WsAssetsEvent,
   WsClientOp,
   WsErrorEvent,
   WsHeartbeatEvent,
@@ -47,6 +56,7 @@ import type {
 
 type Route = keyof Endpoints;
 type Query<K extends Route> = Endpoints[K] extends { query: infer Q } ? Q : undefined;
+type PathParams<K extends Route> = Endpoints[K] extends { path: infer P } ? P : undefined;
 type Body<K extends Route> = Endpoints[K] extends { body: infer B } ? B : undefined;
 type Responses<K extends Route> = Endpoints[K]["responses"];
 /** One answer of route K: its status narrows its body. */
@@ -55,6 +65,7 @@ export type Answer<K extends Route> = {
 }[keyof Responses<K>];
 
 export interface Call<K extends Route> {
+  path?: PathParams<K>;
   query?: Query<K>;
   body?: Body<K>;
   apiKey?: string;
@@ -65,7 +76,11 @@ export async function call<K extends Route>(
   route: K,
   options: Call<K> = {},
 ): Promise<Answer<K>> {
-  const [method, path] = route.split(" ") as [string, string];
+  const [method, template] = route.split(" ") as [string, string];
+  const params: Record<string, unknown> = options.path ?? {};
+  const path = template.replace(/\{(\w+)\}/g, (_, name: string) =>
+    encodeURIComponent(String(params[name])),
+  );
   const url = new URL(path, base);
   for (const [name, value] of Object.entries(options.query ?? {})) {
     if (value !== undefined) url.searchParams.set(name, String(value));
@@ -145,6 +160,41 @@ export async function history(base: string, symbol: string): Promise<OiStoredSam
   return samples.samples;
 }
 
+/** Each healthy venue's BTC reading in USD: the venue's own symbol, never summed contracts. */
+export async function venuesAndBtc(base: string) {
+  const answer = await call(base, "GET /api/market/open-interest/venues");
+  const venues: Venues = answer.body;
+  const healthy: VenueView[] = venues.venues.filter((v) => v.healthy);
+  const btc: Record<string, number | null> = {};
+  for (const v of healthy) {
+    const latest = await call(base, "GET /api/market/open-interest/latest", {
+      query: { venue: v.venue },
+    });
+    if (latest.status !== 200) continue;
+    const row = latest.body.data.find((r: OiSampleView) => r.asset === "BTC");
+    btc[v.venue] = row === undefined ? null : row.openInterestUsd;
+  }
+  return btc;
+}
+
+/** Where an asset's open interest sits across venues, and the venues behind its last alert. */
+export async function assetAcrossVenues(base: string, asset: string) {
+  const list = await call(base, "GET /api/market/open-interest/assets");
+  const assets: Assets = list.body;
+  const largest: AssetSummary[] = assets.assets.slice(0, 10);
+  const answer = await call(base, "GET /api/market/open-interest/assets/{asset}", {
+    path: { asset },
+  });
+  if (answer.status !== 200) throw new Error(failure(answer.body as ApiError));
+  const detail: AssetDetail = answer.body;
+  const parts: AssetVenue[] = detail.venues;
+  const hour: AssetPoint[] = detail.history;
+  const alerts = await call(base, "GET /api/open-interest-alerts", { query: { symbol: asset } });
+  if (alerts.status !== 200) throw new Error(failure(alerts.body as ApiError));
+  const drivers: AlertDriver[] = alerts.body.alerts.flatMap((a: OiAlert) => a.drivers ?? []);
+  return { largest, shares: parts.map((p) => [p.venue, p.share]), points: hour.length, drivers };
+}
+
 export async function recentAlerts(base: string, symbol?: string): Promise<OiAlert[]> {
   const query: Query<"GET /api/open-interest-alerts"> =
     symbol === undefined ? { limit: 20 } : { symbol, limit: 20 };
@@ -194,6 +244,7 @@ export interface Handlers {
   oi?: (event: WsOiEvent) => void;
   alert?: (event: WsAlertEvent) => void;
   universe?: (event: WsUniverseEvent) => void;
+  assets?: (event: WsAssetsEvent) => void;
   heartbeat?: (event: WsHeartbeatEvent) => void;
   subscribed?: (event: WsSubscribedEvent) => void;
   pong?: (event: WsPongEvent) => void;
@@ -219,6 +270,9 @@ export function follow(base: string, symbols: string[] | null, on: Handlers): We
         break;
       case "universe":
         on.universe?.(event);
+        break;
+      case "asset_totals":
+        on.assets?.(event);
         break;
       case "heartbeat":
         on.heartbeat?.(event);

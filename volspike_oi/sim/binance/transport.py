@@ -1,37 +1,11 @@
-"""An httpx transport that answers from an in-process `BinanceSim` without sockets.
-
-The same client code runs against it and against real loopback HTTP; only the cost differs.
-An hour of polling under `MockClock` then takes seconds of CPU instead of minutes of hypercorn.
-Latency and hanging requests take simulated time and honour the request's read timeout, like a
-real socket would.
-"""
+"""The in-process transport for `BinanceSim` (the venue-neutral one in `sim/transport.py`)."""
 
 from __future__ import annotations
 
-import httpx
-import trio
-
 from volspike_oi.sim.binance.exchange import BinanceSim
+from volspike_oi.sim.transport import InProcessTransport
 
 
-class SimTransport(httpx.AsyncBaseTransport):
+class SimTransport(InProcessTransport):
     def __init__(self, sim: BinanceSim, client_ip: str = "127.0.0.1") -> None:
-        self.sim = sim
-        self.client_ip = client_ip
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        body = await request.aread()
-        query = {k: request.url.params.get(k, "") for k in request.url.params}
-        answer = self.sim.handle(request.method, request.url.path, query, self.client_ip, body)
-        read_timeout = request.extensions.get("timeout", {}).get("read")
-        wait = float("inf") if answer.hang else answer.delay_s
-        if wait:
-            if read_timeout is not None and wait > read_timeout:
-                await trio.sleep(read_timeout)
-                raise httpx.ReadTimeout(
-                    "simulated exchange did not answer in time", request=request
-                )
-            await trio.sleep(wait)
-        return httpx.Response(
-            answer.status, headers=list(answer.headers), content=answer.body, request=request
-        )
+        super().__init__(sim, client_ip)

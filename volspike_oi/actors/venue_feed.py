@@ -1,0 +1,258 @@
+"""Venue feed: one venue's open interest (any venue but Binance), pushed when it can be,
+polled when it must be.
+
+The venue's client (`venues/<venue>/client.py`, a `VenueClient`) knows the venue's wire; this
+actor knows only what every push venue needs:
+- the instruments, re-read every `INSTRUMENTS_REFRESH_S`; only a listing or delisting restarts
+  the stream with the new set;
+- a REST snapshot of every instrument at once at the start (the stream's first message may take
+  seconds), then every `RECONCILE_S` (a delta stream can miss an update), and every
+  `fallback_interval_s` while the stream is down or stale;
+- the stream, reconnected after 1, 2, 4 … 60 s (back to 1 s after a minute connected), every
+  instrument subscribed again on each connection;
+- a refusal for rate (`VenueRateLimited`) holds that path until the venue's time, nothing else;
+- readings become `OiSample`s for the live outputs (web feed: never waits) and, at most once per
+  `OI_STORE_MIN_INTERVAL_SEC` per symbol and only when the open interest changed, for the store.
+A venue that is down changes only its own `VenueStatus`: no other venue shares a task, a
+budget or a buffer with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Mapping
+
+import trio
+
+from volspike_oi import metrics as m
+from volspike_oi.clock import WallClock
+from volspike_oi.fanout import FanOut
+from volspike_oi.messages import CoinBackfill, OiSample
+from volspike_oi.metrics import Metrics
+from volspike_oi.snapshots import VenueStatus
+from volspike_oi.throttle import StoreThrottle
+from volspike_oi.venues.errors import VenueError, VenueRateLimited, VenueStreamDropped
+from volspike_oi.venues.model import Instrument, VenueClient, VenueHistory, VenueReading
+
+log = logging.getLogger(__name__)
+
+INSTRUMENTS_REFRESH_S = 900.0
+RECONCILE_S = 60.0
+RECONNECT_MIN_S, RECONNECT_MAX_S = 1.0, 60.0
+HEALTHY_CONNECTION_S = 60.0
+"""A connection that lasted this long resets the reconnect backoff."""
+BACKFILL_S = 3900.0
+"""History read back on a first start: the 60-minute baseline window and some slack."""
+MAJORS = frozenset({"BTC", "ETH"})
+READINGS_BUFFER = 4096
+"""Decoded readings between the venue's client and the conversion (a burst of a full REST
+snapshot of ~600 symbols fits several times)."""
+
+
+async def run(
+    client: VenueClient,
+    status: VenueStatus,
+    live: FanOut[OiSample],
+    store: FanOut[OiSample],
+    clock: WallClock,
+    metrics: Metrics,
+    *,
+    store_min_interval_s: float,
+    history: VenueHistory | None = None,
+    backfill: trio.MemorySendChannel[CoinBackfill] | None = None,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """`history` (the venue's history endpoint, when it has one) and `backfill` (to the
+    aggregator): on the first start, each instrument's last hour is read back once."""
+    venue = client.venue
+    status.stale_after_s = client.stale_after_s
+    throttle: StoreThrottle[OiSample] = StoreThrottle(store_min_interval_s)
+    task_status.started()
+
+    def failed(exc: BaseException, where: str) -> None:
+        status.errors += 1
+        status.last_error = f"{where}: {exc}"
+        status.last_error_at = clock.now()
+        metrics.inc(m.venue_errors(venue))
+        if isinstance(exc, VenueRateLimited):
+            status.rate_limited_until = clock.now() + max(0.0, exc.hold_until - trio.current_time())
+
+    async def wait_for(exc: VenueError, backoff_s: float) -> None:
+        if isinstance(exc, VenueRateLimited):
+            await trio.sleep_until(max(exc.hold_until, trio.current_time() + backoff_s))
+        else:
+            await trio.sleep(backoff_s)
+
+    async def convert(readings: trio.MemoryReceiveChannel[VenueReading], via: str) -> None:
+        async for reading in readings:
+            now = clock.now()
+            sample = OiSample(
+                symbol=reading.symbol,
+                contracts=reading.contracts,
+                exchange_time_ms=reading.exchange_time_ms or int(now * 1000),
+                received_at=now,
+                mark_price=reading.mark_price,
+                usd=reading.usd,
+                source="realtime",
+                venue=venue,
+                asset=reading.asset,
+                coin=reading.coin,
+            )
+            status.updates += 1
+            status.last_update_at = now
+            metrics.inc(m.venue_updates(venue))
+            if via == "stream":
+                status.stream_updates += 1
+                status.last_stream_message_at = now
+            previous = status.last_change_at.get(reading.symbol)
+            status.last_change_at[reading.symbol] = now
+            if previous is not None:
+                status.update_gaps_s.append(now - previous)
+            await live.send(sample)
+            if throttle.offer(reading.symbol, now, reading.contracts, sample) is not None:
+                status.stored += 1
+                await store.send(sample)
+
+    async def flush_pending() -> None:
+        while True:
+            await trio.sleep(1.0)
+            for item in throttle.due(clock.now()):
+                status.stored += 1
+                await store.send(item)
+
+    async def stream_forever(instruments: Mapping[str, Instrument]) -> None:
+        send, receive = trio.open_memory_channel[VenueReading](READINGS_BUFFER)
+        backoff = RECONNECT_MIN_S
+        async with trio.open_nursery() as nursery, send, receive:
+            nursery.start_soon(convert, receive.clone(), "stream")
+            while True:
+                connected_at = trio.current_time()
+                try:
+                    await client.stream(instruments, send.clone(), task_status=_Connected(status))
+                    raise VenueStreamDropped("the stream ended")
+                except VenueError as exc:
+                    failed(exc, "stream")
+                    log.warning("%s: stream: %s; reconnecting in %.0f s", venue, exc, backoff)
+                    status.stream_connected = False
+                    status.reconnects += 1
+                    metrics.inc(m.venue_reconnects(venue))
+                    if trio.current_time() - connected_at >= HEALTHY_CONNECTION_S:
+                        backoff = RECONNECT_MIN_S
+                    await wait_for(exc, backoff)
+                    backoff = min(RECONNECT_MAX_S, backoff * 2)
+
+    async def rest_forever(instruments: Mapping[str, Instrument]) -> None:
+        send, receive = trio.open_memory_channel[VenueReading](READINGS_BUFFER)
+        last_snapshot = float("-inf")
+        backoff = client.fallback_interval_s
+        async with trio.open_nursery() as nursery, send, receive:
+            nursery.start_soon(convert, receive.clone(), "rest")
+            while True:
+                now = trio.current_time()
+                stream_ok = status.stream_connected and not _stale(status, clock, client)
+                if not stream_ok or now - last_snapshot >= RECONCILE_S:
+                    try:
+                        readings = await client.snapshot(instruments)
+                    except VenueError as exc:
+                        failed(exc, "REST")
+                        log.warning("%s: REST snapshot: %s", venue, exc)
+                        await wait_for(exc, backoff)
+                        backoff = min(RECONNECT_MAX_S, backoff * 2)
+                        continue
+                    backoff = client.fallback_interval_s
+                    last_snapshot = trio.current_time()
+                    status.rest_snapshots += 1
+                    for reading in readings:
+                        await send.send(reading)
+                _set_state(status, clock, client)
+                await trio.sleep(client.fallback_interval_s)
+
+    async def instruments_until_read() -> Mapping[str, Instrument]:
+        backoff = RECONNECT_MIN_S
+        while True:
+            try:
+                return await client.instruments()
+            except VenueError as exc:
+                failed(exc, "instruments")
+                if status.state == "starting":
+                    status.state = "down"
+                log.warning("%s: instruments: %s; retrying in %.0f s", venue, exc, backoff)
+                await wait_for(exc, backoff)
+                backoff = min(RECONNECT_MAX_S, backoff * 2)
+
+    async def until_listing_changes(
+        instruments: Mapping[str, Instrument], scope: trio.CancelScope
+    ) -> None:
+        """Re-read the instruments every INSTRUMENTS_REFRESH_S; a listing or delisting restarts
+        the stream (subscriptions follow the new set), an unchanged list changes nothing."""
+        while True:
+            await trio.sleep(INSTRUMENTS_REFRESH_S)
+            fresh = await instruments_until_read()
+            if fresh != instruments:
+                log.info("%s: instruments changed (%d → %d)", venue, len(instruments), len(fresh))
+                scope.cancel()
+                return
+
+    async def backfill_once(instruments: Mapping[str, Instrument]) -> None:
+        """The last hour of every instrument, BTC and ETH first, paced by the venue's own
+        limiter beside the live feed; a symbol the venue refuses is skipped, never retried."""
+        assert history is not None
+        assert backfill is not None
+        since_ms = int((clock.now() - BACKFILL_S) * 1000)
+        order = sorted(instruments.values(), key=lambda i: (i.asset not in MAJORS, i.symbol))
+        sent = 0
+        for inst in order:
+            try:
+                points = await history.history(inst, since_ms)
+            except VenueError as exc:
+                log.info("%s: no history for %s (%s)", venue, inst.symbol, exc)
+                continue
+            if points:
+                message = CoinBackfill(
+                    venue, inst.asset, inst.symbol, tuple((t, float(c)) for t, c in points)
+                )
+                with contextlib.suppress(trio.WouldBlock):
+                    backfill.send_nowait(message)
+                    sent += 1
+        log.info("%s: history read back for %d of %d instruments", venue, sent, len(order))
+
+    async with trio.open_nursery() as root:
+        root.start_soon(flush_pending)
+        first = True
+        while True:
+            instruments = await instruments_until_read()
+            if first and history is not None and backfill is not None:
+                root.start_soon(backfill_once, instruments)
+            first = False
+            status.symbols = len(instruments)
+            log.info("%s: %d perpetuals tracked", venue, len(instruments))
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(rest_forever, instruments)
+                nursery.start_soon(stream_forever, instruments)
+                nursery.start_soon(until_listing_changes, instruments, nursery.cancel_scope)
+
+
+class _Connected:
+    """The stream's `task_status`: subscribed means connected."""
+
+    def __init__(self, status: VenueStatus) -> None:
+        self.status = status
+
+    def started(self, value: None = None) -> None:
+        self.status.stream_connected = True
+
+
+def _stale(status: VenueStatus, clock: WallClock, client: VenueClient) -> bool:
+    last = status.last_stream_message_at
+    return last is None or clock.now() - last > client.stale_after_s
+
+
+def _set_state(status: VenueStatus, clock: WallClock, client: VenueClient) -> None:
+    now = clock.now()
+    if status.stream_connected and not _stale(status, clock, client):
+        status.state = "streaming"
+    elif status.healthy(now):
+        status.state = "polling"
+    elif status.state != "starting" or status.errors:
+        status.state = "down"

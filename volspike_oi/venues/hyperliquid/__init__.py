@@ -1,0 +1,2 @@
+"""Hyperliquid perpetuals: `HyperliquidClient` (REST `metaAndAssetCtxs`, `activeAssetCtx`
+stream), its decoder (`decode.py`) and stream (`stream.py`)."""
