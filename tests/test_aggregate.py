@@ -601,3 +601,26 @@ def test_a_restored_alert_holds_the_same_move_after_a_restart():
         "BTC", NOW, {"okx": (106_500.0, None)}, {"okx": flat_window(100_000.0)}, rules, gate
     )
     assert verdict.verdict == "plateau"
+
+
+def test_a_move_on_one_venue_alone_does_not_arm_the_gate_for_the_move_across_venues():
+    """Only Bybit has a baseline yet and moves +7 %: with two venues required that is not an
+    aggregate alert, and it must not put the asset in cooldown — once OKX has its baseline the
+    move across both fires at once."""
+    gate = AlertGate()
+    alone = evaluate_asset(
+        "WIF", NOW, {"bybit": (1.07e6, 2.14e6)}, {"bybit": flat_window(1e6)}, RULES, gate, 2
+    )
+    assert alone.verdict == "single_venue"
+    assert gate.fired == {}
+    both = evaluate_asset(
+        "WIF",
+        NOW + 300,
+        {"bybit": (1.07e6, 2.14e6), "okx": (1.06e6, 2.12e6)},
+        {"bybit": flat_window(1e6, NOW + 300), "okx": flat_window(1e6, NOW + 300)},
+        RULES,
+        gate,
+        2,
+    )
+    assert both.verdict == "fired"
+    assert both.venues == ("bybit", "okx")

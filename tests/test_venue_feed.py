@@ -56,6 +56,10 @@ class ScriptedVenue:
     rate_limited_for_s: float = 0.0
     drop_after_s: float | None = None
     """A connection drops this long after it subscribed."""
+    pushes: tuple[str, ...] | None = None
+    """Only these symbols are pushed (the others change only over REST); None: all."""
+    data_stops_after_s: float | None = None
+    """The connection stays open (heartbeats answered) but pushes nothing after this long."""
     connects: int = 0
     connect_times: list[float] = attrs.Factory(list)
     rest_calls: int = 0
@@ -100,9 +104,15 @@ class ScriptedVenue:
                     and trio.current_time() - opened >= self.drop_after_s
                 ):
                     raise VenueStreamDropped("connection closed (1006)")
+                if (
+                    self.data_stops_after_s is not None
+                    and trio.current_time() - opened >= self.data_stops_after_s
+                ):
+                    continue
                 self.level += 1
                 for inst in instruments.values():
-                    await send.send(reading(inst, self.level))
+                    if self.pushes is None or inst.symbol in self.pushes:
+                        await send.send(reading(inst, self.level))
 
 
 def state_of(feed: Feed) -> str:
@@ -276,4 +286,32 @@ async def test_an_unchanged_listing_keeps_the_stream_and_a_new_one_resubscribes(
         await trio.sleep(venue_feed.INSTRUMENTS_REFRESH_S)
         assert venue.connects == 2
         assert feed.status.symbols == 1
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_stream_that_only_answers_heartbeats_is_made_again(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    venue = ScriptedVenue(data_stops_after_s=30.0)
+    async with trio.open_nursery() as nursery:
+        feed = await start_feed(nursery, venue)
+        await trio.sleep(30 + venue_feed.SILENT_STREAM_FACTOR * venue.stale_after_s + 5)
+        assert venue.connects == 2  # dropped once the silence passed twice the limit
+        assert "no reading for 20 s" in feed.status.last_error
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_symbol_pushed_only_on_change_is_restated_while_the_stream_is_healthy(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    venue = ScriptedVenue(pushes=(BTC.symbol,))
+    async with trio.open_nursery() as nursery:
+        feed = await start_feed(nursery, venue)
+        await trio.sleep(40)
+        eth = [s for s in feed.live if s.symbol == ETH.symbol]
+        gaps = [b.received_at - a.received_at for a, b in itertools.pairwise(eth)]
+        # Bootstrap over REST, then restated every ~half the limit (never stale at 10 s).
+        assert max(gaps) <= venue.stale_after_s
+        assert {s.contracts for s in eth} == {Decimal(1000)}  # the value, unchanged
+        assert len([s for s in feed.stored if s.symbol == ETH.symbol]) == 1  # stored once
         nursery.cancel_scope.cancel()

@@ -28,6 +28,8 @@ from volspike_oi.alerts import (
 )
 from volspike_oi.history import UNKNOWN_PRICE, OiHistory, Sample, capacity_for
 
+AggregateVerdictKind = Verdict | Literal["single_venue"]
+"""A per-symbol verdict, or: fewer venues summed than an aggregate alert needs."""
 AGGREGATE_VENUE = "all"
 """The venue an aggregate alert is stored and sent under."""
 SAMPLE_EVERY_S = 10.0
@@ -338,7 +340,7 @@ class AggregateVerdict:
 
     asset: str
     at: float
-    verdict: Verdict
+    verdict: AggregateVerdictKind
     move: Move | None
     """The move of the total coin (current, abs_change in coin); None without any venue used."""
     baseline: float | None
@@ -396,6 +398,7 @@ def evaluate_asset(
     history: Mapping[str, Sequence[tuple[float, float]]],
     rules: AlertRules,
     gate: AlertGate,
+    min_venues: int = 1,
 ) -> AggregateVerdict:
     """Judge the asset's total coin now against its baseline, through `gate` keyed by asset.
 
@@ -424,6 +427,21 @@ def evaluate_asset(
     if not used:
         return AggregateVerdict(
             asset, now, "insufficient_baseline", None, None, 0, None, (), (), tuple(left_out)
+        )
+    if len(used) < min_venues:
+        # Judged before the gate: a move on one venue alone must not arm the asset's cooldown
+        # and hide the move across venues that follows once a second venue has its baseline.
+        return AggregateVerdict(
+            asset,
+            now,
+            "single_venue",
+            None,
+            None,
+            0,
+            None,
+            tuple(v for v, _, _, _ in used),
+            (),
+            tuple(left_out),
         )
     # A sum of per-venue medians, not the median of summed totals: venues sample at their own
     # times, so there is no instant at which every venue's value is known to add up; each

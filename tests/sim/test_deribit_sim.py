@@ -325,7 +325,10 @@ async def test_each_instrument_is_pushed_once_a_second(
     assert max(per_tick) < len(names) / 2  # spread over the second, not one burst
 
 
-async def test_heartbeat_sends_test_requests_and_closes_when_unanswered() -> None:
+async def test_heartbeat_sends_test_requests_and_closes_when_unanswered(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # On trio's mock clock: the real one moves between reading `now` and the heartbeat's start.
     sim = DeribitSim(start_epoch_ms=START_MS)
     s = session(sim)
     now = sim.now_ms()

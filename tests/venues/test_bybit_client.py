@@ -100,6 +100,43 @@ async def test_a_snapshot_reads_every_instrument_in_one_call() -> None:
     assert pepe.coin == pepe.contracts * 1000
 
 
+async def test_a_bad_row_is_left_out_and_logged_once_and_untracked_rows_are_not_read(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = {
+        "retCode": 0,
+        "retMsg": "OK",
+        "result": {
+            "category": "linear",
+            "list": [
+                {"symbol": "PREUSDT", "openInterest": "", "markPrice": ""},
+                {"openInterest": "1"},
+                "not a row",
+                {"symbol": "BADUSDT", "openInterest": 5, "markPrice": "1"},
+                {"symbol": "BTCUSDT", "openInterest": "10", "markPrice": "83000"},
+            ],
+        },
+        "time": 1,
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=body)
+
+    tracked = {
+        s: Instrument(s, s.removesuffix("USDT"), "linear", Decimal(1))
+        for s in ("BTCUSDT", "BADUSDT")
+    }
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        client = BybitClient(http, "http://sim", "ws://x")
+        first = await client.snapshot(tracked)
+        second = await client.snapshot(tracked)
+    assert [r.symbol for r in first] == [r.symbol for r in second] == ["BTCUSDT"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "BADUSDT" in warnings[0]
+    assert "tickers.result.list[symbol=BADUSDT].openInterest" in warnings[0]
+
+
 async def test_an_ip_ban_holds_every_request_for_ten_minutes(
     autojump_clock: trio.abc.Clock,
 ) -> None:
@@ -192,12 +229,18 @@ class ScriptedWs:
         self.push, self._incoming = trio.open_memory_channel[str](1000)
         self.ack = True
         self.pong = True
+        self.invalid: set[str] = set()
+        """Topics whose presence makes Bybit refuse the whole subscribe request."""
 
     async def send_message(self, text: str) -> None:
         doc = json.loads(text)
         self.sent.append(doc)
         reply = {"success": True, "ret_msg": "", "conn_id": "c", "req_id": doc.get("req_id", "")}
-        if doc["op"] == "subscribe" and self.ack:
+        bad = [a for a in doc.get("args", []) if a in self.invalid]
+        if doc["op"] == "subscribe" and self.ack and bad:
+            refusal = {**reply, "success": False, "ret_msg": f"Invalid symbol :[{bad[0]}]"}
+            self.push.send_nowait(json.dumps({**refusal, "op": "subscribe"}))
+        elif doc["op"] == "subscribe" and self.ack:
             self.push.send_nowait(json.dumps({**reply, "op": "subscribe"}))
         if doc["op"] == "ping" and self.pong:
             self.push.send_nowait(json.dumps({**reply, "ret_msg": "pong", "op": "ping"}))
@@ -264,6 +307,39 @@ async def test_subscriptions_go_in_batches_and_started_waits_for_every_ack(
     batches = [m["args"] for m in ws.sent if m["op"] == "subscribe"]
     assert [len(b) for b in batches] == [SUBSCRIBE_BATCH, SUBSCRIBE_BATCH, 5]
     assert sorted(a for b in batches for a in b) == sorted(f"tickers.{s}" for s in instruments)
+
+
+async def test_a_refused_batch_is_resubscribed_topic_by_topic_without_the_bad_one(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    ws = ScriptedWs()
+    ws.invalid = {"tickers.S03USDT"}
+    instruments = {
+        f"S{i:02d}USDT": Instrument(f"S{i:02d}USDT", f"S{i:02d}", "linear", Decimal(1))
+        for i in range(SUBSCRIBE_BATCH)
+    }
+    client = BybitClient(httpx.AsyncClient(), "http://x", "ws://x", connect_ws=scripted(ws))
+    send, receive = trio.open_memory_channel[VenueReading](10)
+    async with trio.open_nursery() as nursery:
+        with trio.fail_after(1):
+            await nursery.start(client.stream, instruments, send)
+        push = {
+            "topic": "tickers.S07USDT",
+            "type": "snapshot",
+            "data": {"symbol": "S07USDT", "openInterest": "10", "markPrice": "2"},
+            "ts": 5,
+        }
+        ws.push.send_nowait(json.dumps(push))
+        reading = await receive.receive()
+        nursery.cancel_scope.cancel()
+    batches = [m["args"] for m in ws.sent if m["op"] == "subscribe"]
+    assert len(batches[0]) == SUBSCRIBE_BATCH
+    singles = batches[1:]
+    assert all(len(b) == 1 for b in singles)
+    assert sorted(b[0] for b in singles) == sorted(
+        f"tickers.{s}" for s in instruments if s != "S03USDT"
+    )
+    assert reading.symbol == "S07USDT"
 
 
 async def test_unacknowledged_subscriptions_drop_the_stream(

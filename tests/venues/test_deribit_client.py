@@ -256,6 +256,47 @@ async def test_stream_answers_test_requests_and_keeps_streaming(
     assert len({r.contracts for r in per_symbol}) > 1  # the walk moves
 
 
+async def test_the_heartbeat_answer_does_not_wait_on_a_held_limiter(
+    autojump_clock: trio.testing.MockClock, nursery: trio.Nursery
+) -> None:
+    sim = DeribitSim(start_epoch_ms=START_MS)
+    sockets: list[MemoryWebSocket] = []
+    async with client_on(sim, connect_ws=memory_connector(sim, sockets)) as (client, _):
+        instruments = await client.instruments()
+        send, _receive = trio.open_memory_channel[VenueReading](100_000)
+        await nursery.start(client.stream, instruments, send)
+        # A REST refusal holds the shared limiter for longer than two heartbeat intervals.
+        client.limiter.hold(trio.current_time() + 60)
+        await trio.sleep(35)
+    (ws,) = sockets
+    assert not ws.closed
+    assert [m["method"] for m in ws.sent].count("public/test") == 3
+
+
+async def test_channels_left_out_of_a_subscribe_reply_are_logged_and_the_rest_stream(
+    autojump_clock: trio.testing.MockClock,
+    nursery: trio.Nursery,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sim = DeribitSim(start_epoch_ms=START_MS)
+    sockets: list[MemoryWebSocket] = []
+    async with client_on(sim, connect_ws=memory_connector(sim, sockets)) as (client, _):
+        instruments = dict(await client.instruments())
+        gone = Instrument("GONE-PERPETUAL", "GONE", "inverse", Decimal(1))
+        instruments[gone.symbol] = gone
+        send, receive = trio.open_memory_channel[VenueReading](100_000)
+        with trio.fail_after(5):
+            await nursery.start(client.stream, instruments, send)
+        await trio.sleep(2)
+        readings = [
+            receive.receive_nowait() for _ in range(receive.statistics().current_buffer_used)
+        ]
+    assert {r.symbol for r in readings} == set(instruments) - {gone.symbol}
+    refused = [r.getMessage() for r in caplog.records if "not subscribed" in r.getMessage()]
+    assert len(refused) == 1
+    assert "ticker.GONE-PERPETUAL.100ms" in refused[0]
+
+
 async def test_stream_rate_limit_refusal_holds_the_limiter(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

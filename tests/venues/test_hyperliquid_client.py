@@ -3,9 +3,10 @@ over real loopback sockets (short tests on the real clock) or a scripted connect
 `autojump_clock` where only time matters (pings, pacing, staleness).
 
 Rules: instruments leave delisted assets out; a snapshot is one fresh `metaAndAssetCtxs`; a 429
-raises `VenueRateLimited` and nothing is sent while the limiter holds; 5xx, timeouts and transport
-errors are retried, then `VenueUnavailable`; the stream reports started once every subscription
-is acknowledged, every push is a full reading, and a drop or silence is `VenueStreamDropped`.
+raises `VenueRateLimited` and nothing is sent while the limiter holds; 5xx, timeouts, cut bodies
+and transport errors are retried, then `VenueUnavailable`; the stream reports started once every
+subscription is acknowledged (or at the subscribe deadline), every push is a full reading, and a
+drop or silence is `VenueStreamDropped`.
 """
 
 from __future__ import annotations
@@ -168,11 +169,39 @@ async def test_one_server_error_then_success_returns_the_snapshot(autojump_clock
     assert sorted(instruments) == ["APT", "ATOM", "BTC", "ETH", "MATIC", "SOL"]
 
 
-async def test_a_cut_body_is_a_decode_error(on_sim, autojump_clock):
+async def test_a_cut_body_is_retried_then_unavailable(on_sim, autojump_clock):
     sim, client = on_sim()
     sim.set_faults(Faults(malformed_rate=1.0))
-    with pytest.raises(VenueDecodeError):
+    with pytest.raises(VenueUnavailable, match=f"after {ATTEMPTS} attempts"):
         await client.instruments()
+
+
+async def test_a_cut_body_then_a_whole_one_returns_the_answer(autojump_clock):
+    body = (FIXTURES / TESTNET).read_bytes()
+    answers = iter(
+        [httpx.Response(200, content=body[: len(body) // 2]), httpx.Response(200, content=body)]
+    )
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return next(answers)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        client = HyperliquidClient(http, REST, WS)
+        instruments = await client.instruments()
+    assert len(calls) == 2
+    assert sorted(instruments) == ["APT", "ATOM", "BTC", "ETH", "MATIC", "SOL"]
+
+
+async def test_json_of_another_shape_is_a_decode_error(autojump_clock):
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"unexpected": True})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        client = HyperliquidClient(http, REST, WS)
+        with pytest.raises(VenueDecodeError):
+            await client.instruments()
 
 
 async def test_snapshots_are_paced_by_the_limiter(on_sim, autojump_clock):
@@ -292,6 +321,8 @@ class ScriptedWs:
     answer_pings: bool = True
     refuse: frozenset[str] = frozenset()
     """Coins whose subscription is answered with an error."""
+    over_limit: frozenset[str] = frozenset()
+    """Coins whose subscription is answered with an error that names no coin."""
     sent: list[tuple[float, dict[str, Any]]] = attrs.Factory(list)
     inbox: tuple[trio.MemorySendChannel[str], trio.MemoryReceiveChannel[str]] = attrs.Factory(
         lambda: trio.open_memory_channel[str](math.inf)
@@ -305,6 +336,9 @@ class ScriptedWs:
         self.sent.append((trio.current_time(), msg))
         if msg["method"] == "subscribe" and msg["subscription"]["coin"] in self.refuse:
             error = {"channel": "error", "data": f"Invalid subscription {json.dumps(msg)}"}
+            self.inbox[0].send_nowait(json.dumps(error))
+        elif msg["method"] == "subscribe" and msg["subscription"]["coin"] in self.over_limit:
+            error = {"channel": "error", "data": "Cannot track more than 1000 total subscriptions"}
             self.inbox[0].send_nowait(json.dumps(error))
         elif msg["method"] == "subscribe":
             ack = {"channel": "subscriptionResponse", "data": msg}
@@ -370,4 +404,29 @@ async def test_a_refused_subscription_does_not_hold_back_started(nursery, autoju
     send, _receive = trio.open_memory_channel[VenueReading](10)
     with trio.fail_after(1):
         await nursery.start(client.stream, coins(3), send)
+    nursery.cancel_scope.cancel()
+
+
+async def test_an_error_naming_no_coin_reports_started_at_the_subscribe_deadline(
+    nursery, autojump_clock
+):
+    ws = ScriptedWs(over_limit=frozenset({"C001"}))
+    client = HyperliquidClient(httpx.AsyncClient(), REST, WS, connect_ws=scripted(ws))
+    send, receive = trio.open_memory_channel[VenueReading](10)
+    start = trio.current_time()
+    with trio.fail_after(STALE_AFTER_S - 1):
+        await nursery.start(client.stream, coins(3), send)
+    assert trio.current_time() - start == pytest.approx(hl_stream.SUBSCRIBE_TIMEOUT_S, abs=0.1)
+    # The acknowledged coins keep streaming.
+    push = {
+        "channel": "activeAssetCtx",
+        "data": {
+            "coin": "C000",
+            "ctx": {"openInterest": "12.5", "markPx": "2.0", "oraclePx": "2.0", "funding": "0"},
+        },
+    }
+    ws.inbox[0].send_nowait(json.dumps(push))
+    with trio.fail_after(1):
+        reading = await receive.receive()
+    assert reading.symbol == "C000"
     nursery.cancel_scope.cancel()

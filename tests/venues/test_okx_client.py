@@ -212,11 +212,54 @@ async def test_a_cut_body_is_retried(autojump_clock: trio.testing.MockClock) -> 
         assert await client.instruments()
 
 
-async def test_a_wrong_shape_is_a_decode_error_naming_okx_keys() -> None:
-    body = {"code": "0", "msg": "", "data": [{"instId": "X-USDT-SWAP", "oi": 7, "ts": "1"}]}
+async def test_an_envelope_whose_data_is_not_a_list_is_a_decode_error() -> None:
+    body = {"code": "0", "msg": "", "data": 7}
     async with client_answering(body) as client:
-        with pytest.raises(VenueDecodeError, match=r"open-interest\.data\[0\]\.oi\b"):
+        with pytest.raises(VenueDecodeError, match=r"open-interest\.data"):
             await client.snapshot({})
+
+
+async def test_a_bad_row_is_left_out_and_logged_once_naming_okx_keys(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Rows are filtered to the tracked swaps before decoding, then decoded one by one: an
+    untracked pre-open swap's `""` is never read, and a tracked swap's bad row costs only that
+    swap (logged once, not at every snapshot)."""
+    oi = {
+        "code": "0",
+        "msg": "",
+        "data": [
+            {"instId": "PRE-USDT-SWAP", "oi": "", "oiCcy": "", "ts": "1"},
+            {"instId": "BAD-USDT-SWAP", "oi": 7, "oiCcy": "70", "ts": "1"},
+            {"instId": "X-USDT-SWAP", "oi": "7", "oiCcy": "70", "ts": "1"},
+        ],
+    }
+    marks = {
+        "code": "0",
+        "msg": "",
+        "data": [
+            {"instId": "PRE-USDT-SWAP", "markPx": "", "ts": "1"},
+            {"instId": "X-USDT-SWAP", "markPx": "2", "ts": "1"},
+        ],
+    }
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=oi if request.url.path == OPEN_INTEREST_PATH else marks)
+
+    tracked = {
+        s: Instrument(s, s.split("-")[0], "linear", Decimal(10))
+        for s in ("X-USDT-SWAP", "BAD-USDT-SWAP")
+    }
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        client = OkxClient(http, "http://okx.test", "ws://okx.test")
+        first = await client.snapshot(tracked)
+        second = await client.snapshot(tracked)
+    assert [r.symbol for r in first] == [r.symbol for r in second] == ["X-USDT-SWAP"]
+    assert first[0].mark_price == 2
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "BAD-USDT-SWAP" in warnings[0]
+    assert "open-interest.data[1].oi" in warnings[0]
 
 
 # -- the stream, over loopback -------------------------------------------------------------------

@@ -51,6 +51,10 @@ symbol's alert (Binance's evaluator raises it), not news across venues."""
 SERIES_POINTS = int(3600 / SAMPLE_EVERY_S) + 1
 """The last hour of totals at one point per sample interval."""
 GATE_LOOKBACK_S = 24 * 3600.0
+FORGET_AFTER_LIMITS = 10.0
+"""A venue-symbol silent for this many times its venue's staleness limit is forgotten (a
+delisting, a symbol left behind): its asset then names the venue missing, not stale forever."""
+FORGET_EVERY_S = 60.0
 
 
 async def run(
@@ -96,18 +100,31 @@ async def run(
                 sample.received_at,
             )
 
+    def forget_silent(now: float, stale: Mapping[str, float]) -> None:
+        for asset in state.book.assets():
+            for r in state.book.readings(asset):
+                limit = stale.get(r.venue)
+                if limit is None or now - r.at > FORGET_AFTER_LIMITS * limit:
+                    state.book.forget(r.venue, r.symbol)
+
     async def push_totals() -> None:
         tick = trio.current_time()
+        forgot_at = tick
         while True:
             # On a fixed beat: the work of one tick does not push the next one later.
             tick += PUSH_EVERY_S
             await trio.sleep_until(max(tick, trio.current_time()))
             now, stale = clock.now(), limits()
+            if trio.current_time() - forgot_at >= FORGET_EVERY_S:
+                forgot_at = trio.current_time()
+                forget_silent(now, stale)
             changed = state.book.take_changed(now, stale)
             for asset in changed:
                 total = state.book.total(asset, now, stale)
-                if total is not None:
+                if total is not None and (total.venues or total.stale):
                     state.totals[asset] = total
+                else:  # listed nowhere any more
+                    state.totals.pop(asset, None)
             if hub is not None and changed and hub.wants("assets"):
                 rows = [
                     to_json(asset_summary_view(state.totals[a], state.series.get(a), now))
@@ -135,12 +152,10 @@ async def run(
                     state.history.baseline_windows(asset, now, rules),
                     rules,
                     state.gate,
+                    min_venues=MIN_VENUES,
                 )
-                kind: str = verdict.verdict
-                if verdict.fired and len(verdict.venues) < MIN_VENUES:
-                    kind = "single_venue"
-                state.verdicts[kind] = state.verdicts.get(kind, 0) + 1
-                if kind == "fired":
+                state.verdicts[verdict.verdict] = state.verdicts.get(verdict.verdict, 0) + 1
+                if verdict.fired:
                     alert = _alert(verdict)
                     log.info(
                         "aggregate %s %s %+.2f%% over %s",
@@ -153,11 +168,9 @@ async def run(
 
     async def take_backfill(channel: trio.MemoryReceiveChannel[CoinBackfill]) -> None:
         async for message in channel:
-            # Only where nothing is known yet (a first start): a history restored from the store
-            # or already sampled live is not doubled.
-            existing = state.history.get(message.asset, message.venue)
-            if existing is None or len(existing) == 0:
-                state.history.backfill(message.asset, message.venue, message.points)
+            # Only samples older than the oldest held are merged in front, so a history restored
+            # from the store or already sampled live is completed, never doubled.
+            state.history.backfill(message.asset, message.venue, message.points)
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(take)

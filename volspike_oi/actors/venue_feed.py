@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 INSTRUMENTS_REFRESH_S = 900.0
 RECONCILE_S = 60.0
 RECONNECT_MIN_S, RECONNECT_MAX_S = 1.0, 60.0
+SILENT_STREAM_FACTOR = 2.0
+"""A subscribed stream without a reading for this many times the venue's staleness limit is
+made again: the REST fallback starts at one limit, a new connection at two."""
 HEALTHY_CONNECTION_S = 60.0
 """A connection that lasted this long resets the reconnect backoff."""
 BACKFILL_S = 3900.0
@@ -67,6 +70,13 @@ async def run(
     aggregator): on the first start, each instrument's last hour is read back once."""
     venue = client.venue
     status.stale_after_s = client.stale_after_s
+    silence = _Silence(SILENT_STREAM_FACTOR * client.stale_after_s)
+    latest: dict[str, VenueReading] = {}
+    """Each symbol's newest reading, for `restate_quiet`."""
+    streamed_at: dict[str, float] = {}
+    """Trio time of each symbol's newest stream reading."""
+    seen_at: dict[str, float] = {}
+    """Trio time of each symbol's newest reading from the venue (stream or REST)."""
     throttle: StoreThrottle[OiSample] = StoreThrottle(store_min_interval_s)
     task_status.started()
 
@@ -87,6 +97,10 @@ async def run(
     async def convert(readings: trio.MemoryReceiveChannel[VenueReading], via: str) -> None:
         async for reading in readings:
             now = clock.now()
+            if via == "restate" and status.last_stream_message_at is not None:
+                # "Unchanged as of the stream's last message": a restated value ages with the
+                # stream, so a stream gone silent leaves its symbols stale on time.
+                now = status.last_stream_message_at
             sample = OiSample(
                 symbol=reading.symbol,
                 contracts=reading.contracts,
@@ -102,17 +116,46 @@ async def run(
             status.updates += 1
             status.last_update_at = now
             metrics.inc(m.venue_updates(venue))
+            latest[reading.symbol] = reading
+            if via != "restate":
+                seen_at[reading.symbol] = trio.current_time()
             if via == "stream":
                 status.stream_updates += 1
                 status.last_stream_message_at = now
-            previous = status.last_change_at.get(reading.symbol)
-            status.last_change_at[reading.symbol] = now
-            if previous is not None:
-                status.update_gaps_s.append(now - previous)
+                streamed_at[reading.symbol] = trio.current_time()
+                silence.arm()
+            if via != "restate":  # the cadence is the venue's, not our restatements'
+                previous = status.last_change_at.get(reading.symbol)
+                status.last_change_at[reading.symbol] = now
+                if previous is not None:
+                    status.update_gaps_s.append(now - previous)
             await live.send(sample)
             if throttle.offer(reading.symbol, now, reading.contracts, sample) is not None:
                 status.stored += 1
                 await store.send(sample)
+
+    async def restate_quiet(
+        instruments: Mapping[str, Instrument], send: trio.MemorySendChannel[VenueReading]
+    ) -> None:
+        """Some venues push a value only when it changes (OKX's open-interest channel): while
+        the stream is healthy, a symbol without a push for half the staleness limit is
+        unchanged, and its reading is stated again so no consumer takes it for stale."""
+        half = client.stale_after_s / 2
+        restated_at: dict[str, float] = {}
+        async with send:
+            while True:
+                await trio.sleep(half / 2)
+                now = trio.current_time()
+                # Only while the stream itself delivers (restated readings do not count): a
+                # stream gone silent falls back to REST and is made again, as without this.
+                if not status.stream_connected or _stale(status, clock, client):
+                    continue
+                for symbol, at in list(seen_at.items()):
+                    if symbol not in instruments:  # delisted: never stated again
+                        continue
+                    if now - max(at, restated_at.get(symbol, at)) >= half:
+                        restated_at[symbol] = now
+                        await send.send(latest[symbol])
 
     async def flush_pending() -> None:
         while True:
@@ -124,13 +167,23 @@ async def run(
     async def stream_forever(instruments: Mapping[str, Instrument]) -> None:
         send, receive = trio.open_memory_channel[VenueReading](READINGS_BUFFER)
         backoff = RECONNECT_MIN_S
-        async with trio.open_nursery() as nursery, send, receive:
+        restate_send, restate_receive = trio.open_memory_channel[VenueReading](READINGS_BUFFER)
+        async with trio.open_nursery() as nursery, send, receive, restate_receive:
             nursery.start_soon(convert, receive.clone(), "stream")
+            nursery.start_soon(convert, restate_receive.clone(), "restate")
+            nursery.start_soon(restate_quiet, instruments, restate_send)
             while True:
                 connected_at = trio.current_time()
                 try:
-                    await client.stream(instruments, send.clone(), task_status=_Connected(status))
-                    raise VenueStreamDropped("the stream ended")
+                    with trio.CancelScope() as silence.scope:
+                        await client.stream(
+                            instruments, send.clone(), task_status=_Connected(status, silence)
+                        )
+                        raise VenueStreamDropped("the stream ended")
+                    raise VenueStreamDropped(
+                        f"no reading for {silence.limit_s:.0f} s on a connection that answers "
+                        "heartbeats (subscriptions lost?)"
+                    )
                 except VenueError as exc:
                     failed(exc, "stream")
                     log.warning("%s: stream: %s; reconnecting in %.0f s", venue, exc, backoff)
@@ -152,6 +205,7 @@ async def run(
                 now = trio.current_time()
                 stream_ok = status.stream_connected and not _stale(status, clock, client)
                 if not stream_ok or now - last_snapshot >= RECONCILE_S:
+                    requested_at = trio.current_time()
                     try:
                         readings = await client.snapshot(instruments)
                     except VenueError as exc:
@@ -164,7 +218,10 @@ async def run(
                     last_snapshot = trio.current_time()
                     status.rest_snapshots += 1
                     for reading in readings:
-                        await send.send(reading)
+                        # A value the stream delivered after the request left is newer than
+                        # the answer's: the answer must not put the older one back.
+                        if streamed_at.get(reading.symbol, float("-inf")) < requested_at:
+                            await send.send(reading)
                 _set_state(status, clock, client)
                 await trio.sleep(client.fallback_interval_s)
 
@@ -234,13 +291,28 @@ async def run(
 
 
 class _Connected:
-    """The stream's `task_status`: subscribed means connected."""
+    """The stream's `task_status`: subscribed means connected, and the silence watch starts."""
 
-    def __init__(self, status: VenueStatus) -> None:
-        self.status = status
+    def __init__(self, status: VenueStatus, silence: _Silence) -> None:
+        self.status, self.silence = status, silence
 
     def started(self, value: None = None) -> None:
         self.status.stream_connected = True
+        self.silence.arm()
+
+
+class _Silence:
+    """A connection's cancel scope whose deadline every reading pushes on. A venue client
+    raises on a silent socket, but pongs and heartbeats keep a socket talking while the data
+    has stopped (subscriptions dropped after a venue's maintenance, a stalled engine): past
+    `limit_s` without a reading the connection is dropped and made again."""
+
+    def __init__(self, limit_s: float) -> None:
+        self.limit_s = limit_s
+        self.scope = trio.CancelScope()
+
+    def arm(self) -> None:
+        self.scope.deadline = trio.current_time() + self.limit_s
 
 
 def _stale(status: VenueStatus, clock: WallClock, client: VenueClient) -> bool:

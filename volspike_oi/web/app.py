@@ -312,7 +312,9 @@ def create_app(handle: WebHandle) -> Any:
     async def assets() -> Response:
         now = handle.clock.now()
         state = handle.assets
-        totals = sorted(state.totals.values(), key=lambda t: (-t.usd, t.asset))
+        # Recomputed at `now`: ages and staleness as of this answer, not of the last push.
+        fresh = [state.book.total(a, now, state.stale_after_s) for a in list(state.totals)]
+        totals = sorted((t for t in fresh if t is not None), key=lambda t: (-t.usd, t.asset))
         rows = [asset_summary_view(t, state.series.get(t.asset), now) for t in totals]
         return _json(AssetsView(rows, len(rows), iso(now)))
 
@@ -320,10 +322,10 @@ def create_app(handle: WebHandle) -> Any:
     async def asset(asset: str) -> Response:
         state = handle.assets
         name = parse_asset(asset, state.totals)
-        total = state.totals.get(name)
+        now = handle.clock.now()
+        total = state.book.total(name, now, state.stale_after_s) if name in state.totals else None
         if total is None:
             return _error(404, f"unknown asset {name}: no venue lists it", "asset")
-        now = handle.clock.now()
         return _json(asset_detail_view(total, state.series.get(name), now))
 
     @app.get("/api/market/open-interest/liquid-universe")

@@ -108,6 +108,8 @@ class BybitClient:
         self._stale_after_s = stale_after_s
         self._fallback_interval_s = fallback_interval_s
         self.ping_interval_s = ping_interval_s
+        self._bad_rows: set[str] = set()
+        """Symbols whose ticker row was logged as undecodable: one warning each."""
 
     @property
     def venue(self) -> VenueName:
@@ -202,11 +204,22 @@ class BybitClient:
     async def snapshot(self, instruments: Mapping[str, Instrument]) -> Sequence[VenueReading]:
         envelope = await self.get_result("/v5/market/tickers", {"category": "linear"}, "tickers")
         readings = []
-        for i, (symbol, row) in enumerate(ticker_rows(envelope.result, "tickers")):
+        for symbol, row in ticker_rows(envelope.result, "tickers"):
             instrument = instruments.get(symbol)
             if instrument is None:
                 continue  # a USDC contract, a future, or a listing we do not know yet
-            ticker = decode_ticker(row, f"tickers.result.list[{i}]")
+            try:
+                ticker = decode_ticker(row, f"tickers.result.list[symbol={symbol}]")
+            except VenueDecodeError as exc:
+                # One bad row costs only its symbol, logged once (it likely stays bad a while).
+                if symbol in self._bad_rows:
+                    log.debug("bybit tickers: %s left out again: %s", symbol, exc)
+                else:
+                    self._bad_rows.add(symbol)
+                    log.warning(
+                        "bybit tickers: %s left out, its row does not decode: %s", symbol, exc
+                    )
+                continue
             readings.append(reading_of(instrument, ticker, envelope.time_ms))
         return readings
 

@@ -190,12 +190,14 @@ def instrument_of(row: InstrumentRow) -> Instrument | None:
 
 def ticker_rows(result: Mapping[str, Any], what: str) -> list[tuple[str, dict[str, Any]]]:
     """(symbol, row) of every row of a tickers `result.list`; only `symbol` is checked here, so
-    one odd row of a contract we do not track (a USDC future) cannot fail the snapshot."""
+    one odd row of a contract we do not track (a USDC future) cannot fail the snapshot. A row
+    without a string `symbol` (or not an object) cannot be one we track: it is left out."""
     path = f"{what}.result.list"
     out = []
-    for i, row in enumerate(_list(_field(result, "list", f"{what}.result"), path)):
-        obj = _object(row, f"{path}[{i}]")
-        out.append((_str(obj, "symbol", f"{path}[{i}]"), obj))
+    for row in _list(_field(result, "list", f"{what}.result"), path):
+        symbol = row.get("symbol") if isinstance(row, dict) else None
+        if isinstance(symbol, str):
+            out.append((symbol, row))
     return out
 
 

@@ -4,12 +4,18 @@ connection alive with Bybit's JSON ping, merge deltas into full states, hand out
 Each connection carries at most `MAX_ARGS_CHARS` of topics (Bybit: the `args` of one public
 connection may not exceed 21,000 characters), so a full universe may need two connections; all
 of them run in one nursery and any failure ends the stream as one `VenueStreamDropped`.
+
+Bybit refuses a whole subscribe request for one bad topic in it (a symbol delisted since the
+listing: `"success":false,"ret_msg":"Invalid symbol :[tickers.X]"`), so a refused batch is sent
+again one topic at a time, leaving out the topic the refusal names; a refused single topic is
+logged and left out, and the healthy ones stream on.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -155,11 +161,9 @@ async def _receive(
     stale_after_s: float,
     task_status: trio.TaskStatus[None],
 ) -> None:
-    pending: set[str] = set()
+    pending: dict[str, list[str]] = {}
     for i, batch in enumerate(_batches(topics, SUBSCRIBE_BATCH)):
-        req_id = f"sub-{i}"
-        await ws.send_message(json.dumps({"req_id": req_id, "op": "subscribe", "args": batch}))
-        pending.add(req_id)
+        await _subscribe(ws, f"sub-{i}", batch, pending)
     subscribe_deadline = trio.current_time() + SUBSCRIBE_TIMEOUT_S
     started = False
     book = TickerBook()
@@ -179,9 +183,10 @@ async def _receive(
             continue
         if isinstance(decoded, Ack):
             if decoded.op == "subscribe":
+                batch = pending.pop(decoded.req_id, [])
                 if not decoded.success:
-                    log.warning("bybit stream: subscribe refused: %s", decoded.ret_msg)
-                pending.discard(decoded.req_id)
+                    await _refused(ws, decoded, batch, pending)
+                    subscribe_deadline = trio.current_time() + SUBSCRIBE_TIMEOUT_S
                 if not pending and not started:
                     started = True
                     task_status.started()
@@ -199,3 +204,27 @@ async def _receive(
             log.warning("bybit stream: %s", exc)
             continue
         await send.send(reading_of(instrument, ticker, decoded.ts_ms))
+
+
+async def _subscribe(
+    ws: Any, req_id: str, topics: list[str], pending: dict[str, list[str]]
+) -> None:
+    await ws.send_message(json.dumps({"req_id": req_id, "op": "subscribe", "args": topics}))
+    pending[req_id] = topics
+
+
+async def _refused(ws: Any, ack: Ack, batch: list[str], pending: dict[str, list[str]]) -> None:
+    """A refused subscribe: a batch is sent again topic by topic without the topic the refusal
+    names; a single topic is logged and left out."""
+    words = set(re.findall(r"[\w.\-]+", ack.ret_msg))
+    retry = [t for t in batch if t not in words] if len(batch) > 1 else []
+    left_out = [t for t in batch if t not in retry]
+    log.warning(
+        "bybit stream: subscribe %s refused (%s); left out: %s; resubscribing %d one by one",
+        ack.req_id,
+        ack.ret_msg,
+        ", ".join(left_out) or "none",
+        len(retry),
+    )
+    for j, topic in enumerate(retry):
+        await _subscribe(ws, f"{ack.req_id}.{j}", [topic], pending)

@@ -8,7 +8,10 @@ JSON-RPC over `/ws/api/v2`. On each connect the session asks for heartbeats
 instrument's full state (open_interest, mark_price, timestamp), so there is nothing to merge:
 every push is one full reading. The server's `heartbeat` of type `test_request` must be answered
 with `public/test`, or Deribit closes the connection. Every request we send costs credits like a
-REST call, so it waits on the same limiter.
+REST call, so it waits on the same limiter, all but that answer: it is due within the heartbeat
+interval, so it must not wait out a hold after a REST refusal (one request in 10 s is far inside
+the credit rate). A subscribe reply lists the channels accepted; the others are logged and left
+out, and the accepted ones stream on.
 """
 
 from __future__ import annotations
@@ -109,6 +112,8 @@ class StreamSession:
     on_refusal: Callable[[str], VenueRateLimited]
     """`DeribitClient.refused`: holds the shared limiter, returns the error to raise."""
     bad_frames: int = 0
+    refused_channels: set[str] = attrs.Factory(set)
+    """Channels Deribit left out of a subscribe reply (an instrument delisted since listing)."""
     _ids: itertools.count[int] = attrs.Factory(lambda: itertools.count(1))
 
     async def run(
@@ -131,8 +136,12 @@ class StreamSession:
             raise self.on_refusal(ended.reason)
         raise VenueStreamDropped(f"deribit stream: {ended.reason}")
 
-    async def _request(self, ws: Any, method: str, params: dict[str, Any]) -> int:
-        await self.limiter.acquire()
+    async def _request(
+        self, ws: Any, method: str, params: dict[str, Any], *, limited: bool = True
+    ) -> int:
+        """Send one request; `limited=False` skips the shared limiter (the heartbeat answer)."""
+        if limited:
+            await self.limiter.acquire()
         request_id = next(self._ids)
         message = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
         try:
@@ -146,10 +155,10 @@ class StreamSession:
     async def _session(self, ws: Any, task_status: trio.TaskStatus[None]) -> _Ended:
         await self._request(ws, "public/set_heartbeat", {"interval": HEARTBEAT_INTERVAL_S})
         channels = [channel_of(s) for s in self.instruments]
-        unacked = set()
+        unacked: dict[int, list[str]] = {}
         for i in range(0, len(channels), SUBSCRIBE_CHUNK):
             chunk = channels[i : i + SUBSCRIBE_CHUNK]
-            unacked.add(await self._request(ws, "public/subscribe", {"channels": chunk}))
+            unacked[await self._request(ws, "public/subscribe", {"channels": chunk})] = chunk
         started = False
         if not unacked:
             task_status.started()
@@ -163,7 +172,7 @@ class StreamSession:
             try:
                 doc = parse_json(message, "deribit stream")
                 if is_test_request(doc):
-                    await self._request(ws, "public/test", {})
+                    await self._request(ws, "public/test", {}, limited=False)
                     continue
                 note = notification(doc)
                 if note is None:
@@ -190,8 +199,7 @@ class StreamSession:
                     )
                 )
 
-    @staticmethod
-    def _reply(doc: Any, unacked: set[int]) -> _Ended | None:
+    def _reply(self, doc: Any, unacked: dict[int, list[str]]) -> _Ended | None:
         """A reply to one of our requests (or a heartbeat): None to go on, else why to stop."""
         error = rpc_error(doc)
         if error is not None:
@@ -199,6 +207,19 @@ class StreamSession:
                 return _Ended(f"WebSocket error {error.code} {error.message}", refused=True)
             return _Ended(f"request refused: {error.code} {error.message}")
         request_id = doc.get("id") if isinstance(doc, dict) else None
-        if isinstance(request_id, int):
-            unacked.discard(request_id)
+        if isinstance(request_id, int) and request_id in unacked:
+            self._accepted(unacked.pop(request_id), doc.get("result"))
         return None
+
+    def _accepted(self, chunk: list[str], result: Any) -> None:
+        """Log (and remember) the channels of `chunk` that a subscribe reply left out."""
+        accepted = {c for c in result if isinstance(c, str)} if isinstance(result, list) else set()
+        refused = [c for c in chunk if c not in accepted]
+        if refused:
+            self.refused_channels.update(refused)
+            log.warning(
+                "deribit stream: %d of %d channels not subscribed, streaming the rest: %s",
+                len(refused),
+                len(chunk),
+                ", ".join(refused[:20]),
+            )

@@ -3,8 +3,9 @@
 One REST call (`metaAndAssetCtxs`, weight 20 of 1200 per minute per IP) gives every perpetual's
 listing and context, so `snapshot` is one request; the stream is one `activeAssetCtx`
 subscription per coin (`stream.py`). Errors are the venue-neutral `VenueError` family: HTTP 429 →
-`VenueRateLimited` and the limiter holds; 5xx, timeouts and transport errors are retried a
-couple of times, then `VenueUnavailable`; a body of the wrong shape → `VenueDecodeError`.
+`VenueRateLimited` and the limiter holds; 5xx, timeouts, transport errors and bodies cut short
+(not JSON) are retried a couple of times, then `VenueUnavailable`; JSON of the wrong shape →
+`VenueDecodeError`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import trio
 
 from volspike_oi.ratelimit import RateLimiter
 from volspike_oi.venues.decoding import parse_json
-from volspike_oi.venues.errors import VenueRateLimited, VenueUnavailable
+from volspike_oi.venues.errors import VenueDecodeError, VenueRateLimited, VenueUnavailable
 from volspike_oi.venues.hyperliquid.decode import (
     MetaAndAssetCtxs,
     decode_meta_and_asset_ctxs,
@@ -169,7 +170,11 @@ class HyperliquidClient:
             if status != 200:
                 # 400/422 mean our request is wrong: retrying cannot help.
                 raise VenueUnavailable(f"{VENUE}: HTTP {status} on {what}: {response.text[:200]}")
-            return parse_json(response.content, what)
+            try:
+                return parse_json(response.content, what)
+            except VenueDecodeError as exc:
+                # A body cut short is a transport failure: the next attempt may arrive whole.
+                return Retry(str(exc))
 
         def on_retry(reason: str, delay_s: float) -> None:
             log.info("Hyperliquid %s; retrying in %.2f s", reason, delay_s)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
+import attrs
 import trio
 
 from volspike_oi.ratelimit import RateLimiter
@@ -41,6 +42,10 @@ MAX_SUBSCRIPTIONS = 1000
 WS_MESSAGES_PER_MIN = 2000
 """Hyperliquid's limit on messages sent per minute per IP."""
 WS_BURST = 30
+SUBSCRIBE_TIMEOUT_S = 10.0
+"""How long after the last subscription sent or answered the stream waits for the rest: an error
+that names no coin ("Cannot track more than 1000 total subscriptions") answers none, so past this
+`started` is reported with the coins acknowledged so far and the rest are logged as missing."""
 
 
 class WsConnection(Protocol):
@@ -85,6 +90,13 @@ def subscribe_message(coin: str) -> str:
 PING_MESSAGE = json.dumps({"method": "ping"}, separators=(",", ":"))
 
 
+@attrs.define
+class _Progress:
+    """When the subscribing last moved (a subscription sent or answered): the deadline's base."""
+
+    last: float
+
+
 async def run_stream(
     connect: ConnectWs,
     url: str,
@@ -113,9 +125,10 @@ async def run_stream(
             ) as ws,
             trio.open_nursery() as nursery,
         ):
-            nursery.start_soon(_subscribe_all, ws, coins, pacer)
+            progress = _Progress(trio.current_time())
+            nursery.start_soon(_subscribe_all, ws, coins, pacer, progress)
             nursery.start_soon(_ping_forever, ws, pacer)
-            await _receive(ws, instruments, set(coins), send, stale_after_s, task_status)
+            await _receive(ws, instruments, set(coins), send, stale_after_s, progress, task_status)
     except* VenueStreamDropped as group:
         raise _leaves(group)[0] from None
     except* CONNECTION_FAILURES as group:
@@ -131,10 +144,13 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
-async def _subscribe_all(ws: WsConnection, coins: Sequence[str], pacer: RateLimiter) -> None:
+async def _subscribe_all(
+    ws: WsConnection, coins: Sequence[str], pacer: RateLimiter, progress: _Progress
+) -> None:
     for coin in coins:
         await pacer.acquire()
         await ws.send_message(subscribe_message(coin))
+        progress.last = trio.current_time()
 
 
 async def _ping_forever(ws: WsConnection, pacer: RateLimiter) -> None:
@@ -150,6 +166,7 @@ async def _receive(
     coins: set[str],
     send: trio.MemorySendChannel[VenueReading],
     stale_after_s: float,
+    progress: _Progress,
     task_status: trio.TaskStatus[None],
 ) -> None:
     pending = set(coins)
@@ -158,8 +175,25 @@ async def _receive(
         task_status.started()
         started = True
     while True:
-        with trio.move_on_after(stale_after_s) as quiet:
+        wait_s = stale_after_s
+        if not started:
+            wait_s = min(wait_s, progress.last + SUBSCRIBE_TIMEOUT_S - trio.current_time())
+        with trio.move_on_after(max(0.0, wait_s)) as quiet:
             message = await ws.get_message()
+        if quiet.cancelled_caught and not started and wait_s < stale_after_s:
+            if trio.current_time() < progress.last + SUBSCRIBE_TIMEOUT_S:
+                continue  # subscriptions went out meanwhile: the deadline moved on
+            log.warning(
+                "Hyperliquid: %d of %d subscriptions unanswered after %.0f s, streaming the "
+                "rest; missing: %s",
+                len(pending),
+                len(coins),
+                SUBSCRIBE_TIMEOUT_S,
+                ", ".join(sorted(pending)[:20]),
+            )
+            task_status.started()
+            started = True
+            continue
         if quiet.cancelled_caught:
             raise VenueStreamDropped(f"hyperliquid: no message for {stale_after_s:.0f} s")
         try:
@@ -175,12 +209,14 @@ async def _receive(
             coin = decoded.subscription.get("coin")
             if decoded.method == "subscribe" and isinstance(coin, str):
                 pending.discard(coin)
+                progress.last = trio.current_time()
         elif isinstance(decoded, StreamError):
             log.warning("Hyperliquid stream error: %s", decoded.text)
             # A refused subscription (a coin delisted since `instruments`) is answered, too: it
             # must not keep `started` from being reported.
             refused = {c for c in pending if _names_coin(decoded.text, c)}
             pending -= refused
+            progress.last = trio.current_time()
         if not pending and not started:
             log.info("Hyperliquid: subscribed to %d coins", len(coins))
             task_status.started()

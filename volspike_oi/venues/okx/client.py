@@ -14,7 +14,7 @@ that endpoint's limiter on hold (2 s, doubling on repeated refusals up to 60 s) 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from typing import Any
@@ -36,6 +36,7 @@ from volspike_oi.venues.okx.decode import (
     decode_history_rows,
     decode_rows,
     instrument_decimals,
+    tracked_rows,
 )
 from volspike_oi.venues.okx.stream import (
     CONNECT_TIMEOUT_S,
@@ -131,6 +132,8 @@ class OkxClient:
         self._fallback_interval_s = fallback_interval_s
         self.retry_backoff_s = retry_backoff_s
         self._refusals: dict[str, int] = {}
+        self._bad_rows: set[tuple[str, str]] = set()
+        """(endpoint, instId) of rows already logged as undecodable: one warning each."""
 
     @property
     def venue(self) -> VenueName:
@@ -219,18 +222,31 @@ class OkxClient:
         """Two calls for every swap: open interest (contracts) and mark prices. USD is taken
         from OKX's mark price, not `oiUsd`, which older answers lack."""
         oi_data = await self._get(OPEN_INTEREST_PATH, {"instType": "SWAP"})
-        rows = decode_rows(oi_data, OpenInterestRow, "open-interest")
+        rows = tracked_rows(
+            oi_data, OpenInterestRow, "open-interest", instruments, self._bad_row("open-interest")
+        )
         mark_data = await self._get(MARK_PRICE_PATH, {"instType": "SWAP"})
         marks = {
             row.inst_id: row.mark_px
-            for row in decode_rows(mark_data, MarkPriceRow, "mark-price")
+            for row in tracked_rows(
+                mark_data, MarkPriceRow, "mark-price", instruments, self._bad_row("mark-price")
+            )
             if row.mark_px > 0
         }
-        return [
-            reading(instruments[row.inst_id], row, marks.get(row.inst_id))
-            for row in rows
-            if row.inst_id in instruments
-        ]
+        return [reading(instruments[row.inst_id], row, marks.get(row.inst_id)) for row in rows]
+
+    def _bad_row(self, what: str) -> Callable[[str, VenueDecodeError], None]:
+        """Logs a row of `what` that does not decode, once per instrument (the next snapshot
+        will likely carry it again); the row is left out of the snapshot."""
+
+        def on_bad(inst_id: str, error: VenueDecodeError) -> None:
+            if (what, inst_id) in self._bad_rows:
+                log.debug("okx %s: %s left out again: %s", what, inst_id, error)
+                return
+            self._bad_rows.add((what, inst_id))
+            log.warning("okx %s: %s left out, its row does not decode: %s", what, inst_id, error)
+
+        return on_bad
 
     async def history(self, instrument: Instrument, since_ms: int) -> list[tuple[float, Decimal]]:
         """The 5-minute open-interest points of `instrument` from `since_ms` (epoch ms) on, as

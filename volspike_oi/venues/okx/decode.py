@@ -9,6 +9,7 @@ refuses any other type instead of coercing; unknown fields are ignored (OKX adds
 
 from __future__ import annotations
 
+from collections.abc import Callable, Container
 from decimal import Decimal
 from typing import Any, NewType, TypeVar
 
@@ -181,6 +182,30 @@ def decode_rows(data: Any, cls: type[T], what: str) -> list[T]:
     if not isinstance(data, list):
         raise VenueDecodeError(what, [f"expected a list, got {type(data).__name__} @ {what}.data"])
     return [decode(row, cls, f"{what}.data[{i}]") for i, row in enumerate(data)]
+
+
+def tracked_rows(
+    data: Any,
+    cls: type[T],
+    what: str,
+    tracked: Container[str],
+    on_bad: Callable[[str, VenueDecodeError], None],
+) -> list[T]:
+    """The rows of `data` whose `instId` is in `tracked`, each decoded on its own: a row that
+    does not decode goes to `on_bad(instId, error)` and is left out, and rows of instruments not
+    tracked are never decoded (a pre-open swap's `""` cannot fail the others)."""
+    if not isinstance(data, list):
+        raise VenueDecodeError(what, [f"expected a list, got {type(data).__name__} @ {what}.data"])
+    out = []
+    for i, row in enumerate(data):
+        inst_id = row.get("instId") if isinstance(row, dict) else None
+        if not isinstance(inst_id, str) or inst_id not in tracked:
+            continue
+        try:
+            out.append(decode(row, cls, f"{what}.data[{i}]"))
+        except VenueDecodeError as exc:
+            on_bad(inst_id, exc)
+    return out
 
 
 def instrument_decimals(row: InstrumentRow, where: str) -> tuple[Decimal, Decimal]:
