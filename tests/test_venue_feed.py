@@ -15,7 +15,7 @@ import trio
 from volspike_oi.actors import venue_feed
 from volspike_oi.clock import WallClock
 from volspike_oi.fanout import FanOut, Output
-from volspike_oi.messages import OiSample
+from volspike_oi.messages import CoinBackfill, OiSample
 from volspike_oi.metrics import Metrics
 from volspike_oi.snapshots import VenueStatus
 from volspike_oi.venues.errors import (
@@ -315,3 +315,51 @@ async def test_a_symbol_pushed_only_on_change_is_restated_while_the_stream_is_he
         assert {s.contracts for s in eth} == {Decimal(1000)}  # the value, unchanged
         assert len([s for s in feed.stored if s.symbol == ETH.symbol]) == 1  # stored once
         nursery.cancel_scope.cancel()
+
+
+async def test_history_is_read_back_once_and_a_refusal_for_rate_waits_its_hold(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    calls: list[tuple[str, float]] = []
+    refused = {ETH.symbol}
+
+    class WithHistory(ScriptedVenue):
+        async def history(
+            self, instrument: Instrument, since_ms: int
+        ) -> list[tuple[float, Decimal]]:
+            calls.append((instrument.symbol, trio.current_time()))
+            if instrument.symbol in refused:
+                refused.discard(instrument.symbol)
+                raise VenueRateLimited("okx", "HTTP 429", trio.current_time() + 30)
+            return [(T0 - 600.0, Decimal(5)), (T0 - 300.0, Decimal(6))]
+
+    venue = WithHistory()
+    clock = WallClock.starting_now(T0)
+    metrics = Metrics()
+    status = VenueStatus(venue.venue)
+    backfill_tx, backfill_rx = trio.open_memory_channel[CoinBackfill](10)
+    sink_tx, _sink_rx = trio.open_memory_channel[OiSample](100_000)
+    out = FanOut[OiSample]("samples", [Output("x", sink_tx, False)], status.outputs, metrics, clock)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(
+            functools.partial(
+                venue_feed.run,
+                venue,
+                status,
+                out,
+                out,
+                clock,
+                metrics,
+                store_min_interval_s=5.0,
+                history=venue,
+                backfill=backfill_tx,
+            )
+        )
+        await trio.sleep(60)
+        nursery.cancel_scope.cancel()
+    got = {m.symbol: m.points for m in [backfill_rx.receive_nowait(), backfill_rx.receive_nowait()]}
+    assert got[BTC.symbol] == ((T0 - 600.0, 5.0), (T0 - 300.0, 6.0))
+    assert ETH.symbol in got  # asked again after the hold, not skipped
+    eth_times = [t for s, t in calls if s == ETH.symbol]
+    assert len(eth_times) == 2
+    assert eth_times[1] - eth_times[0] >= 30

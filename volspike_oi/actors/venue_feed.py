@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Mapping
+from decimal import Decimal
 
 import trio
 
@@ -253,18 +254,27 @@ async def run(
 
     async def backfill_once(instruments: Mapping[str, Instrument]) -> None:
         """The last hour of every instrument, BTC and ETH first, paced by the venue's own
-        limiter beside the live feed; a symbol the venue refuses is skipped, never retried."""
+        limiter beside the live feed. A refusal for rate waits out its hold and asks again (at
+        most twice per symbol); any other failure skips that symbol."""
         assert history is not None
         assert backfill is not None
         since_ms = int((clock.now() - BACKFILL_S) * 1000)
         order = sorted(instruments.values(), key=lambda i: (i.asset not in MAJORS, i.symbol))
         sent = 0
         for inst in order:
-            try:
-                points = await history.history(inst, since_ms)
-            except VenueError as exc:
-                log.info("%s: no history for %s (%s)", venue, inst.symbol, exc)
-                continue
+            points: list[tuple[float, Decimal]] = []
+            for attempt in range(3):
+                try:
+                    points = await history.history(inst, since_ms)
+                    break
+                except VenueRateLimited as exc:
+                    if attempt == 2:
+                        log.info("%s: no history for %s (%s)", venue, inst.symbol, exc)
+                        break
+                    await trio.sleep_until(exc.hold_until)
+                except VenueError as exc:
+                    log.info("%s: no history for %s (%s)", venue, inst.symbol, exc)
+                    break
             if points:
                 message = CoinBackfill(
                     venue, inst.asset, inst.symbol, tuple((t, float(c)) for t, c in points)
