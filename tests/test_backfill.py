@@ -34,3 +34,8 @@ async def test_a_spike_three_minutes_after_a_cold_start_is_alerted(nursery, auto
     assert stack.sim.stats.by_endpoint["/futures/data/openInterestHist"] == calls
     assert stack.sim.stats.by_status.get(429, 0) == 0
     assert [a for a in stack.recorder.alerts if a.symbol != SYMBOL] == []
+    # The same rows, in coin, are the Binance part of each asset's aggregate baseline.
+    history = stack.service.assets.history.get("LINK", "binance")
+    assert history is not None
+    oldest = next(iter(history))[0]
+    assert oldest <= START_MS / 1000 - 3000

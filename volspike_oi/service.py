@@ -501,6 +501,7 @@ async def run(
                     evaluator_tx,
                     service.alerts,
                     metrics,
+                    coin_out=coin_backfill_tx,
                 ),
                 critical=False,
                 enabled=alerting and binance_on,

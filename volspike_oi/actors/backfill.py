@@ -9,6 +9,7 @@ symbol that has no history yet.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 
@@ -16,7 +17,13 @@ import trio
 
 from volspike_oi import metrics as m
 from volspike_oi.clock import WallClock
-from volspike_oi.messages import HistoryBackfill, OiSample, UniverseUpdate
+from volspike_oi.messages import (
+    CoinBackfill,
+    HistoryBackfill,
+    OiSample,
+    UniverseUpdate,
+    binance_bundle,
+)
 from volspike_oi.metrics import Metrics
 from volspike_oi.snapshots import AlertState
 from volspike_oi.store.protocol import StoreReader
@@ -63,8 +70,11 @@ async def run(
     state: AlertState,
     metrics: Metrics,
     *,
+    coin_out: trio.MemorySendChannel[CoinBackfill] | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
+    """`coin_out`: the same rows in coin of the asset for the aggregator's Binance baseline
+    (dropped when it is full: the aggregator then builds that baseline live)."""
     done: set[str] = set()
     task_status.started()
     async for update in universe_in:
@@ -89,6 +99,11 @@ async def run(
             metrics.inc(m.BACKFILL_CALLS)
             samples = tuple(sorted(hist_sample(r) for r in rows))
             await out.send(HistoryBackfill(symbol, samples, "openInterestHist"))
+            if coin_out is not None:
+                asset, per_unit = binance_bundle(symbol)
+                points = tuple((t, contracts * float(per_unit)) for t, contracts, _ in samples)
+                with contextlib.suppress(trio.WouldBlock):
+                    coin_out.send_nowait(CoinBackfill("binance", asset, symbol, points))
 
 
 async def warm_start(
