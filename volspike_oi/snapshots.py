@@ -233,6 +233,13 @@ class VenueStatus:
         age = self.age_s(now)
         return age is not None and age <= self.stale_after_s
 
+    def state_at(self, now: float) -> VenueFeedState:
+        """`state` as of `now`: a feed last seen streaming or polling whose newest reading is
+        past the limit is down, even while its actor waits out a refusal and cannot say so."""
+        if self.state in ("streaming", "polling") and not self.healthy(now):
+            return "down"
+        return self.state
+
 
 @attrs.define
 class AssetState:

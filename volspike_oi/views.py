@@ -485,7 +485,7 @@ def venue_view(status: VenueStatus, now: float) -> VenueView:
     held = status.rate_limited_until
     return VenueView(
         venue=cast(VenueName, status.venue),
-        state=status.state,
+        state=status.state_at(now),
         healthy=status.healthy(now),
         symbols=status.symbols,
         cadence_seconds=_rounded(status.cadence_s()),

@@ -155,3 +155,15 @@ def test_websocket_rows_come_from_binance_until_a_subscription_names_venues() ->
     bad = apply_op(new_client, '{"op": "subscribe", "venues": ["ftx"]}')
     assert json.loads(bad or "")["field"] == "venues"
     assert new_client.venues == frozenset({"bybit"})
+
+
+async def test_a_feed_last_seen_streaming_whose_readings_are_past_the_limit_shows_down(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    service = service_with_venues()
+    stuck = service.venues["bybit"]
+    stuck.last_update_at = NOW - 120  # waiting out a 10-minute ban: its actor cannot say so
+    app = app_for(service, ("binance", "bybit", "okx"))
+    _, body = await get(app, "/api/market/open-interest/venues")
+    bybit = next(v for v in body["venues"] if v["venue"] == "bybit")
+    assert (bybit["state"], bybit["healthy"]) == ("down", False)

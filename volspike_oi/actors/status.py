@@ -80,13 +80,13 @@ def status_figures(
     }
 
 
-def venues_segment(venues: Mapping[str, VenueStatus]) -> str:
+def venues_segment(venues: Mapping[str, VenueStatus], now: float) -> str:
     """`bybit streaming 412 sym 0.1s`: each venue's state, instruments and measured cadence."""
     parts = []
     for name, v in venues.items():
         cadence = v.cadence_s()
         parts.append(
-            f"{name} {v.state} {v.symbols} sym"
+            f"{name} {v.state_at(now)} {v.symbols} sym"
             + ("" if cadence is None else f" {cadence:.1f}s")
             + (f" err {v.errors}" if v.errors else "")
         )
@@ -186,6 +186,6 @@ async def run(
                 budget.hold_reason,
                 budget.hold_detail,
                 [r.code for r in found],
-                venues_segment(venues or {}),
+                venues_segment(venues or {}, clock.now()),
             )
             log.info("%s", status.line)
