@@ -1,7 +1,7 @@
 """JSON bodies in Binance's exact shape: field names, key order and types of the real captures.
 
-Prices, quantities, rates and OI are strings; times and ids are integers (see
-`shared/design/binance-api-facts.md` and `shared/reference/binance/`).
+Prices, quantities, rates and OI are strings; times and ids are integers (the captures vendored
+in `tests/fixtures/binance/`, with their sources).
 """
 
 from __future__ import annotations
