@@ -70,6 +70,7 @@ from volspike_oi.supervisor import supervise
 from volspike_oi.universe import Thresholds
 from volspike_oi.venues.binance.client import BinanceClient
 from volspike_oi.venues.model import VenueClient, VenueHistory
+from volspike_oi.venues.registry import open_client
 from volspike_oi.web.handle import WebHandle
 from volspike_oi.web.hub import Hub
 
@@ -171,27 +172,15 @@ class Service:
 def _venue_client(
     venue: str, http: httpx.AsyncClient, settings: Settings
 ) -> tuple[VenueClient, VenueHistory | None]:
-    """The client of a venue beside Binance on the URLs the settings name, and the same client
-    as a history reader when the venue has a history endpoint (Bybit, OKX)."""
-    if venue == "bybit":
-        from volspike_oi.venues.bybit.client import BybitClient
-
-        bybit = BybitClient(http, settings.bybit_rest_url, settings.bybit_ws_url)
-        return bybit, bybit
-    if venue == "okx":
-        from volspike_oi.venues.okx.client import OkxClient
-
-        okx = OkxClient(http, settings.okx_rest_url, settings.okx_ws_url)
-        return okx, okx
-    if venue == "deribit":
-        from volspike_oi.venues.deribit.client import DeribitClient
-
-        return DeribitClient(http, settings.deribit_url, settings.deribit_ws_url), None
-    if venue == "hyperliquid":
-        from volspike_oi.venues.hyperliquid.client import HyperliquidClient
-
-        return HyperliquidClient(http, settings.hyperliquid_url, settings.hyperliquid_ws_url), None
-    raise ValueError(f"no client for venue {venue!r}")
+    """The client of a venue beside Binance on the URLs the settings name (and the same client
+    as a history reader when the venue has a history endpoint)."""
+    rest_url, ws_url = {
+        "bybit": (settings.bybit_rest_url, settings.bybit_ws_url),
+        "okx": (settings.okx_rest_url, settings.okx_ws_url),
+        "deribit": (settings.deribit_url, settings.deribit_ws_url),
+        "hyperliquid": (settings.hyperliquid_url, settings.hyperliquid_ws_url),
+    }[venue]
+    return open_client(venue, http, rest_url, ws_url)
 
 
 def _owned(stack: contextlib.AsyncExitStack, channel: Channel[T]) -> Channel[T]:
