@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -198,7 +199,8 @@ async def _start_venue_sims(
     nursery: trio.Nursery, host: str, venues: Sequence[str], seed: int
 ) -> dict[str, Any]:
     """Every venue's simulator beside Binance's, each on its own loopback port (its own limits,
-    as on the real venue); returns the service settings that point at them."""
+    as on the real venue), all from the demo's seed on the system clock; returns the service
+    settings that point at them."""
     from volspike_oi.sim import bybit, deribit, hyperliquid, okx
 
     urls: dict[str, Any] = {}
@@ -213,12 +215,16 @@ async def _start_venue_sims(
         by = bybit.BybitSim(seed=seed)
         await one("Bybit", by, bybit.serve, bybit.WS_PATH, "bybit_rest_url", "bybit_ws_url")
     if "okx" in venues:
-        await one("OKX", okx.OkxSim(), okx.serve, okx.WS_PATH, "okx_rest_url", "okx_ws_url")
+        ok = okx.OkxSim(okx.OkxSimSettings(seed=seed))
+        await one("OKX", ok, okx.serve, okx.WS_PATH, "okx_rest_url", "okx_ws_url")
     if "deribit" in venues:
-        de = deribit.DeribitSim()
+        de = deribit.DeribitSim(seed=seed)
         await one("Deribit", de, deribit.serve, deribit.WS_PATH, "deribit_url", "deribit_ws_url")
     if "hyperliquid" in venues:
-        hl = hyperliquid.HyperliquidSim()
+        now_ms = int(time.time() * 1000)
+        hl = hyperliquid.HyperliquidSim(
+            hyperliquid.HyperliquidSimSettings(seed=seed, start_ms=now_ms)
+        )
         await one(
             "Hyperliquid",
             hl,
