@@ -59,7 +59,7 @@ async def start_venues(nursery: trio.Nursery) -> Venues:
         "deribit": deribit.serve,
         "hyperliquid": hyperliquid.serve,
     }
-    env = {"OI_VENUES": ",".join(("binance", *OTHERS)), "STATUS_LOG_SEC": "3600"}
+    env = {"OI_VENUES": ",".join(("binance", *OTHERS)), "STATUS_LOG_SEC": "30"}
     for venue, sim in sims.items():
         binds = await nursery.start(serve[venue], sim, "127.0.0.1", 0)
         rest, ws, path = URL_SETTINGS[venue]
@@ -169,6 +169,9 @@ async def test_within_30_s_the_websocket_carries_oi_of_every_venue_and_btc_has_u
         for venue in OTHERS:
             assert f'venue_updates_total{{venue="{venue}"}}' in metrics
             assert f'venue_staleness_seconds{{venue="{venue}"}}' in metrics
+        await wait_until(lambda: " | venues " in service.status.line, 60)
+        segment = service.status.line.split(" | venues ", 1)[1]
+        assert all(f"{venue} streaming" in segment for venue in OTHERS), segment
         nursery.cancel_scope.cancel()
 
 

@@ -363,6 +363,7 @@ async def run(
                     every_s=settings.status_log_sec,
                     writer=service.writer if storing else None,
                     health=service.health,
+                    venues=service.venues,
                 ),
                 critical=False,
             )
