@@ -16,7 +16,11 @@ import trio
 @attrs.define
 class RateLimiter:
     """`acquire(cost)` waits until `cost` more units fit: at most `rate` per `period_s` on
-    average and `burst` at once (GCRA: one number, the theoretical arrival time)."""
+    average and `burst` at once (GCRA: one number, the theoretical arrival time).
+
+    Not `budget.Gcra`: there a burst is weight allowed ahead of the rate beside the request,
+    whatever its weight; a venue's "N at once" includes the request, so a heavy call
+    (Hyperliquid's weight 20) must fit inside `burst` itself."""
 
     rate: float
     period_s: float
